@@ -1,0 +1,1 @@
+"""Complaint domain: models, lifecycle, identifiers, repositories and gateways shared by every step."""

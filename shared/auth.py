@@ -1,0 +1,119 @@
+"""Staff authentication: a bearer JWT verified against a JWKS.
+
+In AWS the JWKS is the Cognito user pool's (``JWKS_URL``); locally it is the stack's development
+key (``JWKS_PATH``, written by ``complaints run``; ``complaints token`` signs tokens with it).
+The role and departments come from the token's claims: ``role`` / ``departments`` from our own
+tokens, or Cognito's ``cognito:groups`` and ``custom:departments``.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from functools import lru_cache
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+Role = Literal["agent", "lead", "manager", "admin", "auditor"]
+ROLES: tuple[str, ...] = ("agent", "lead", "manager", "admin", "auditor")
+ALGORITHMS = ["RS256", "ES256"]
+
+
+class Unauthorized(Exception):
+    """Missing, malformed, forged or expired credentials (always answered as 401)."""
+
+
+class StaffPrincipal(BaseModel):
+    subject: str
+    name: str
+    role: Role
+    departments: list[str] = []
+
+
+class JwksVerifier:
+    def __init__(self, *, jwks: dict[str, Any] | None = None, jwks_url: str | None = None,
+                 issuer: str | None = None, audience: str | None = None):
+        import jwt
+
+        self._jwt = jwt
+        self._issuer, self._audience = issuer, audience
+        self._url_client = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=3600) if jwks_url else None
+        self._keys = {}
+        if jwks:
+            for key in jwt.PyJWKSet.from_dict(jwks).keys:
+                self._keys[key.key_id] = key
+
+    def _signing_key(self, token: str) -> Any:
+        jwt = self._jwt
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise Unauthorized("the token is not a JWT") from None
+        if header.get("alg") not in ALGORITHMS:
+            raise Unauthorized("the token's algorithm is not accepted")
+        if self._url_client is not None:
+            try:
+                return self._url_client.get_signing_key_from_jwt(token)
+            except jwt.PyJWTError:
+                raise Unauthorized("the token was not signed by a known key") from None
+        key = self._keys.get(header.get("kid"))
+        if key is None:
+            raise Unauthorized("the token was not signed by a known key")
+        return key
+
+    def verify(self, token: str) -> StaffPrincipal:
+        jwt = self._jwt
+        key = self._signing_key(token)
+        try:
+            claims = jwt.decode(
+                token, key=key.key, algorithms=ALGORITHMS, issuer=self._issuer,
+                audience=self._audience, options={"require": ["exp", "sub"], "verify_aud": bool(self._audience)},
+                leeway=30,
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("the token has expired") from None
+        except jwt.PyJWTError:
+            raise Unauthorized("the token is invalid") from None
+        return principal_from_claims(claims)
+
+
+def principal_from_claims(claims: dict[str, Any]) -> StaffPrincipal:
+    role = claims.get("role")
+    if role is None:
+        groups = [g for g in claims.get("cognito:groups", []) if g in ROLES]
+        role = groups[0] if groups else None
+    if role not in ROLES:
+        raise Unauthorized("the token carries no staff role")
+    departments = claims.get("departments")
+    if departments is None:
+        departments = [d for d in str(claims.get("custom:departments", "")).split(",") if d]
+    if isinstance(departments, str):
+        departments = [departments]
+    name = claims.get("name") or claims.get("cognito:username") or claims.get("email") or claims["sub"]
+    return StaffPrincipal(subject=str(claims["sub"]), name=str(name), role=role, departments=list(departments))
+
+
+_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def verifier() -> JwksVerifier:
+    from shared.config import settings
+
+    with _lock:
+        s = settings()
+        if s.jwks_path:
+            with open(s.jwks_path, encoding="utf-8") as fh:
+                return JwksVerifier(jwks=json.load(fh), issuer=s.jwt_issuer, audience=s.jwt_audience)
+        if s.jwks_url:
+            return JwksVerifier(jwks_url=s.jwks_url, issuer=s.jwt_issuer, audience=s.jwt_audience)
+    raise Unauthorized("staff sign-in is not configured (JWKS_URL or JWKS_PATH)")
+
+
+def authenticate(authorization: str | None) -> StaffPrincipal:
+    if not authorization:
+        raise Unauthorized("an Authorization: Bearer token is required")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("the Authorization header must be 'Bearer <token>'")
+    return verifier().verify(token.strip())

@@ -1,0 +1,57 @@
+"""Domain events on the application's event bus (a custom EventBridge bus).
+
+Events carry identifiers and facts needed for routing, never personal data; consumers read the
+case from the store. Every event has a stable ``event_id`` so consumers can drop repeats.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel
+
+SOURCE = "complaints.intake"
+
+
+class ComplaintReceived(BaseModel):
+    event_id: str
+    complaint_id: str
+    received_at: str
+    channel: str
+    language: str
+    has_attachments: bool = False
+
+    detail_type: str = "ComplaintReceived"
+
+    @classmethod
+    def of(cls, complaint: Any) -> "ComplaintReceived":
+        received_at = complaint.received_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return cls(
+            event_id=f"{complaint.complaint_id}:received",
+            complaint_id=complaint.complaint_id,
+            received_at=received_at,
+            channel=complaint.channel.value if hasattr(complaint.channel, "value") else complaint.channel,
+            language=complaint.language,
+            has_attachments=bool(complaint.attachments),
+        )
+
+
+class EventPublishFailed(Exception):
+    pass
+
+
+class EventPublisher:
+    def __init__(self, events_client: Any, bus_name: str):
+        self._events, self._bus = events_client, bus_name
+
+    def publish(self, event: ComplaintReceived) -> None:
+        detail = event.model_dump(exclude={"detail_type"})
+        out = self._events.put_events(Entries=[{
+            "Source": SOURCE,
+            "DetailType": event.detail_type,
+            "Detail": json.dumps(detail, ensure_ascii=False),
+            "EventBusName": self._bus,
+        }])
+        if out.get("FailedEntryCount"):
+            entry = (out.get("Entries") or [{}])[0]
+            raise EventPublishFailed(entry.get("ErrorCode") or "event was not accepted")

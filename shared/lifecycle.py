@@ -1,0 +1,61 @@
+"""The complaint lifecycle: one explicit state machine, every allowed transition in one table.
+
+    received -> classified -> assigned -> in_progress <-> waiting_on_customer
+                                             |  -> resolution_proposed -> resolved -> closed
+    any open state -> rejected | withdrawn;   resolved/closed -> in_progress (reopen)
+
+``escalated`` and ``reopened`` are flags on the case, not states: a case is escalated *while*
+in progress, and a reopened case is simply in progress again with its reopen count raised.
+"""
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    RECEIVED = "received"
+    CLASSIFIED = "classified"
+    ASSIGNED = "assigned"
+    IN_PROGRESS = "in_progress"
+    WAITING_ON_CUSTOMER = "waiting_on_customer"
+    RESOLUTION_PROPOSED = "resolution_proposed"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+S = Status
+_ENDINGS = {S.REJECTED, S.WITHDRAWN}
+
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    S.RECEIVED: frozenset({S.CLASSIFIED, S.ASSIGNED, *_ENDINGS}),
+    S.CLASSIFIED: frozenset({S.ASSIGNED, S.CLASSIFIED, *_ENDINGS}),
+    S.ASSIGNED: frozenset({S.IN_PROGRESS, S.ASSIGNED, *_ENDINGS}),
+    S.IN_PROGRESS: frozenset({S.WAITING_ON_CUSTOMER, S.RESOLUTION_PROPOSED, S.RESOLVED, S.ASSIGNED, *_ENDINGS}),
+    S.WAITING_ON_CUSTOMER: frozenset({S.IN_PROGRESS, S.RESOLVED, *_ENDINGS}),
+    S.RESOLUTION_PROPOSED: frozenset({S.RESOLVED, S.IN_PROGRESS, S.WITHDRAWN}),
+    S.RESOLVED: frozenset({S.CLOSED, S.IN_PROGRESS}),
+    S.CLOSED: frozenset({S.IN_PROGRESS}),
+    S.REJECTED: frozenset(),
+    S.WITHDRAWN: frozenset(),
+}
+
+OPEN_STATES = frozenset(s for s in Status if s not in {S.CLOSED, S.REJECTED, S.WITHDRAWN, S.RESOLVED})
+# Moving out of these back to in_progress is a reopen: the case's reopen count goes up.
+REOPENING_FROM = frozenset({S.RESOLVED, S.CLOSED})
+
+
+class InvalidTransition(ValueError):
+    def __init__(self, current: Status, target: Status):
+        super().__init__(f"a complaint cannot go from {current.value} to {target.value}")
+        self.current, self.target = current, target
+
+
+def can_transition(current: Status, target: Status) -> bool:
+    return target in TRANSITIONS[current]
+
+
+def check_transition(current: Status, target: Status) -> None:
+    if not can_transition(current, target):
+        raise InvalidTransition(current, target)

@@ -1,0 +1,249 @@
+"""Pydantic models of the complaint domain: what a customer submits and what a case holds."""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timezone
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from shared.lifecycle import Status
+
+# Limits shared by the server's validation and the form's client-side validation (see FORM_RULES).
+DESCRIPTION_MAX = 20_000
+TITLE_MAX = 200
+NAME_MAX = 100
+SHORT_TEXT_MAX = 200
+EXPECTED_RESOLUTION_MAX = 2_000
+MAX_ATTACHMENTS = 10
+PHONE_PATTERN = r"^\+?[0-9][0-9 ()\-.]{5,22}[0-9]$"
+ATTACHMENT_ID_PATTERN = r"^att_[0-9a-f]{24}$"
+
+
+class Channel(StrEnum):
+    WEB = "web"
+    APP = "app"
+    HOTLINE = "hotline"
+    SOCIAL = "social"
+    EMAIL = "email"
+
+
+Language = Literal["zh", "en"]
+
+
+def _strip(value: str) -> str:
+    return value.strip()
+
+
+def _phone(value: str) -> str:
+    if not re.match(PHONE_PATTERN, value):
+        raise ValueError("is not a phone number (digits, optional leading +, spaces or dashes)")
+    digits = re.sub(r"[^0-9]", "", value)
+    if not 7 <= len(digits) <= 15:
+        raise ValueError("must have between 7 and 15 digits")
+    return ("+" if value.startswith("+") else "") + digits
+
+
+def Text(max_length: int, min_length: int = 0):  # noqa: N802 - reads like a type
+    return Annotated[str, AfterValidator(_strip), StringConstraints(min_length=min_length, max_length=max_length)]
+
+
+RequiredText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=30), AfterValidator(_phone)]
+
+
+class _Input(BaseModel):
+    """Submitted data: unknown fields are rejected by name, types are not coerced from numbers."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class CustomerIn(_Input):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=NAME_MAX)]
+    email: Annotated[EmailStr, StringConstraints(max_length=254)] | None = None
+    phone: Phone | None = None
+    member_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None = None
+    preferred_language: Language | None = None
+
+    @model_validator(mode="after")
+    def _reachable(self) -> "CustomerIn":
+        if not self.email and not self.phone:
+            raise ValueError("give an email address or a phone number so we can reach you")
+        return self
+
+
+class ProductIn(_Input):
+    name: Annotated[str, StringConstraints(max_length=SHORT_TEXT_MAX)] | None = None
+    sku: Annotated[str, StringConstraints(max_length=64)] | None = None
+    batch: Annotated[str, StringConstraints(max_length=64)] | None = None
+    purchase_channel: Annotated[str, StringConstraints(max_length=SHORT_TEXT_MAX)] | None = None
+    purchased_at: date | None = None
+    order_id: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+    @field_validator("purchased_at")
+    @classmethod
+    def _not_future(cls, value: date | None) -> date | None:
+        if value and value > datetime.now(timezone.utc).date():
+            raise ValueError("cannot be in the future")
+        return value
+
+
+class ComplaintSubmission(_Input):
+    """The body of ``POST /complaints``."""
+
+    description: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=DESCRIPTION_MAX)]
+    title: Annotated[str, StringConstraints(max_length=TITLE_MAX)] | None = None
+    customer: CustomerIn
+    product: ProductIn | None = None
+    channel: Channel = Channel.WEB
+    expected_resolution: Annotated[str, StringConstraints(max_length=EXPECTED_RESOLUTION_MAX)] | None = None
+    attachment_ids: Annotated[
+        list[Annotated[str, StringConstraints(pattern=ATTACHMENT_ID_PATTERN)]], Field(max_length=MAX_ATTACHMENTS)
+    ] = []
+    occurred_at: datetime | date | None = None
+
+    @field_validator("attachment_ids")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists the same attachment twice")
+        return value
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _occurred_not_future(cls, value: datetime | date | None) -> datetime | date | None:
+        if value is None:
+            return value
+        now = datetime.now(timezone.utc)
+        if isinstance(value, datetime):
+            aware = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+            if aware > now:
+                raise ValueError("cannot be in the future")
+        elif value > now.date():
+            raise ValueError("cannot be in the future")
+        return value
+
+
+class AttachmentUploadRequest(_Input):
+    """The body of ``POST /complaints/attachments``."""
+
+    filename: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+    content_type: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=127)]
+    size: int | None = Field(None, ge=1, description="declared size in bytes; the upload policy enforces the cap")
+
+
+# ----------------------------------------------------------------------------------------------
+# What a case holds
+
+
+class Customer(BaseModel):
+    """Contact data: personal data, encrypted at field level before it reaches the store."""
+
+    name: str
+    email: str | None = None
+    phone: str | None = None
+    member_id: str | None = None
+    preferred_language: Language | None = None
+
+
+class Product(BaseModel):
+    name: str | None = None
+    sku: str | None = None
+    batch: str | None = None
+    purchase_channel: str | None = None
+    purchased_at: date | None = None
+    order_id: str | None = None
+
+
+class Attachment(BaseModel):
+    attachment_id: str
+    filename: str
+    content_type: str
+    size: int
+    key: str
+
+
+class TimelineKind(StrEnum):
+    RECEIVED = "received"
+    ACKNOWLEDGED = "acknowledged"
+    STATUS_CHANGED = "status_changed"
+    CUSTOMER_MESSAGE = "customer_message"
+    STAFF_REPLY = "staff_reply"
+    INTERNAL_NOTE = "internal_note"
+
+
+class Visibility(StrEnum):
+    PUBLIC = "public"  # shown to the customer on the tracking page
+    INTERNAL = "internal"  # staff only
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    kind: TimelineKind
+    visibility: Visibility = Visibility.PUBLIC
+    actor: str = "system"  # "system", "customer" or "staff:<subject>"
+    status: Status | None = None
+    text: str | None = None
+    details: dict[str, Any] = {}
+
+
+class Complaint(BaseModel):
+    complaint_id: str
+    version: int = 1
+    status: Status = Status.RECEIVED
+    channel: Channel
+    language: Language
+    title: str | None = None
+    description: str
+    expected_resolution: str | None = None
+    customer: Customer | None = None  # None when read without decrypting contact data
+    product: Product | None = None
+    attachments: list[Attachment] = []
+    occurred_at: datetime | date | None = None
+    received_at: datetime
+    updated_at: datetime
+    tracking_token_hash: str
+    category: str | None = None
+    department: str | None = None
+    priority: str | None = None
+    assignee: str | None = None
+    escalated: bool = False
+    reopened_count: int = 0
+
+
+def detect_language(*texts: str | None) -> Language:
+    """Chinese when a noticeable share of letters are CJK ideographs, else English."""
+    text = " ".join(t for t in texts if t)
+    cjk = sum(1 for ch in text if "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf")
+    latin = sum(1 for ch in text if ch.isascii() and ch.isalpha())
+    return "zh" if cjk and cjk * 3 >= latin else "en"
+
+
+# Constraints the form page validates before posting, read from the same constants as above.
+FORM_RULES: dict[str, Any] = {
+    "description": {"required": True, "max_length": DESCRIPTION_MAX},
+    "title": {"max_length": TITLE_MAX},
+    "customer.name": {"required": True, "max_length": NAME_MAX},
+    "customer.email": {"max_length": 254, "format": "email"},
+    "customer.phone": {"pattern": PHONE_PATTERN, "min_digits": 7, "max_digits": 15},
+    "customer.contact": {"one_of": ["customer.email", "customer.phone"]},
+    "customer.member_id": {"max_length": 64},
+    "product.name": {"max_length": SHORT_TEXT_MAX},
+    "product.sku": {"max_length": 64},
+    "product.batch": {"max_length": 64},
+    "product.order_id": {"max_length": 64},
+    "product.purchase_channel": {"max_length": SHORT_TEXT_MAX},
+    "expected_resolution": {"max_length": EXPECTED_RESOLUTION_MAX},
+    "attachments": {"max_count": MAX_ATTACHMENTS},
+    "channels": [c.value for c in Channel],
+}

@@ -1,0 +1,441 @@
+"""The complaint store: one DynamoDB table, every access pattern served by a key or an index.
+
+See ``docs/data-model.md`` for the item layout and the access patterns. Every write that moves a
+case is conditional: creation on the number not existing, changes on the version read.
+"""
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any, Iterable
+
+from shared.aws import error_code
+from shared.crypto import FieldCipher, LookupHasher
+from shared.lifecycle import Status
+from shared.models import Attachment, Complaint, Customer, TimelineEntry
+
+CASE = "CASE"
+BY_STATUS, BY_CHANNEL, BY_MONTH, PENDING_EVENTS = "ByStatus", "ByChannel", "ByMonth", "PendingEvents"
+MONTHS_BACK_WITHOUT_SINCE = 36
+CONTACT_KINDS = ("email", "phone", "member_id")
+
+
+class NumberTaken(Exception):
+    """Another case already has this complaint number (retry with a new one)."""
+
+
+class IdempotencyKeyUsed(Exception):
+    def __init__(self, record: dict[str, Any] | None):
+        super().__init__("idempotency key already used")
+        self.record = record
+
+
+class AttachmentUnavailable(Exception):
+    def __init__(self, attachment_ids: list[str]):
+        super().__init__("attachments not uploaded, expired or used by another complaint")
+        self.attachment_ids = attachment_ids
+
+
+class StaleVersion(Exception):
+    """The case changed since it was read (another handler or a repeated delivery won)."""
+
+
+class InvalidCursor(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class IdempotencyClaim:
+    key_hash: str
+    request_hash: str
+    complaint_id: str
+    received_at: str
+    tracking_token_enc: str
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class AttachmentUpload:
+    attachment_id: str
+    filename: str
+    content_type: str
+    key: str
+    max_bytes: int
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class Page:
+    complaints: list[Complaint]
+    cursor: str | None
+
+
+def iso(at: datetime) -> str:
+    return at.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value
+
+
+class ComplaintRepository:
+    def __init__(self, dynamodb: Any, table: str, cipher: FieldCipher, hasher: LookupHasher):
+        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+        self._db, self._table = dynamodb, table
+        self._cipher, self._hasher = cipher, hasher
+        self._ser, self._de = TypeSerializer(), TypeDeserializer()
+
+    # -- marshalling ---------------------------------------------------------------------------
+    def _dump(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {k: self._ser.serialize(v) for k, v in _drop_none(item).items()}
+
+    def _load(self, item: dict[str, Any]) -> dict[str, Any]:
+        return _plain({k: self._de.deserialize(v) for k, v in item.items()})
+
+    def contact_hashes(self, customer: Customer) -> dict[str, str]:
+        return {
+            kind: self._hasher.hash(kind, getattr(customer, kind))
+            for kind in CONTACT_KINDS
+            if getattr(customer, kind)
+        }
+
+    def _case_item(self, c: Complaint, hashes: dict[str, str]) -> dict[str, Any]:
+        data = c.model_dump(mode="json", exclude={"customer"})
+        received_key = f"{data['received_at']}#{c.complaint_id}"
+        item = {
+            "PK": f"{CASE}#{c.complaint_id}",
+            "SK": CASE,
+            **data,
+            "received_key": received_key,
+            "received_month": "MONTH#" + data["received_at"][:7],
+            "contact_hashes": hashes or None,
+        }
+        if c.customer is not None:
+            item["customer_enc"] = self._cipher.encrypt(
+                c.customer.model_dump_json(exclude_none=True), bound_to=c.complaint_id
+            )
+            item["preferred_language"] = c.customer.preferred_language
+        return item
+
+    def _complaint(self, item: dict[str, Any], *, with_contact: bool) -> Complaint:
+        customer = None
+        if with_contact and item.get("customer_enc"):
+            customer = Customer.model_validate_json(
+                self._cipher.decrypt(item["customer_enc"], bound_to=item["complaint_id"])
+            )
+        fields = {k: v for k, v in item.items() if k in Complaint.model_fields}
+        return Complaint.model_validate({**fields, "customer": customer})
+
+    def _entry_item(self, complaint_id: str, entry: TimelineEntry, index: int) -> dict[str, Any]:
+        data = entry.model_dump(mode="json")
+        return {"PK": f"{CASE}#{complaint_id}", "SK": f"TL#{data['at']}#{index:03d}", **data}
+
+    # -- creation ------------------------------------------------------------------------------
+    def create(
+        self,
+        complaint: Complaint,
+        entries: Iterable[TimelineEntry],
+        *,
+        idempotency: IdempotencyClaim | None = None,
+        attachment_ids: Iterable[str] = (),
+        pending_event: str = "ComplaintReceived",
+    ) -> None:
+        """Write the case, its first timeline entries, its customer index and idempotency record in
+        one transaction, with the event it owes marked pending (the outbox)."""
+        hashes = self.contact_hashes(complaint.customer) if complaint.customer else {}
+        case = self._case_item(complaint, hashes)
+        case["pending_event"] = pending_event
+        ops: list[dict[str, Any]] = [
+            {"Put": {"TableName": self._table, "Item": self._dump(case),
+                     "ConditionExpression": "attribute_not_exists(PK)"}},
+        ]
+        for i, entry in enumerate(entries):
+            ops.append({"Put": {"TableName": self._table, "Item": self._dump(self._entry_item(complaint.complaint_id, entry, i))}})
+        for kind, digest in hashes.items():
+            ops.append({"Put": {"TableName": self._table, "Item": self._dump({
+                "PK": f"CUSTOMER#{digest}", "SK": case["received_key"], "kind": kind,
+                "complaint_id": complaint.complaint_id, "status": None,
+            })}})
+        idem_index = None
+        if idempotency:
+            idem_index = len(ops)
+            ops.append({"Put": {
+                "TableName": self._table,
+                "Item": self._dump({
+                    "PK": f"IDEMPOTENCY#{idempotency.key_hash}", "SK": "IDEMPOTENCY",
+                    "request_hash": idempotency.request_hash, "complaint_id": idempotency.complaint_id,
+                    "received_at": idempotency.received_at, "tracking_token_enc": idempotency.tracking_token_enc,
+                    "expires_at": idempotency.expires_at,
+                }),
+                "ConditionExpression": "attribute_not_exists(PK) OR expires_at < :now",
+                "ExpressionAttributeValues": {":now": {"N": str(int(datetime.now(timezone.utc).timestamp()))}},
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }})
+        attachment_start = len(ops)
+        attachment_ids = list(attachment_ids)
+        for att_id in attachment_ids:
+            ops.append({"Update": {
+                "TableName": self._table,
+                "Key": self._dump({"PK": f"ATTACHMENT#{att_id}", "SK": "ATTACHMENT"}),
+                "UpdateExpression": "SET #s = :attached, complaint_id = :cid REMOVE expires_at",
+                "ConditionExpression": "#s = :pending",
+                "ExpressionAttributeNames": {"#s": "state"},
+                "ExpressionAttributeValues": self._dump({":attached": "attached", ":pending": "pending",
+                                                         ":cid": complaint.complaint_id}),
+            }})
+        try:
+            self._db.transact_write_items(TransactItems=ops)
+        except Exception as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            reasons = getattr(exc, "response", {}).get("CancellationReasons") or []
+            failed = {i: r for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"}
+            if idem_index is not None and idem_index in failed:
+                old = failed[idem_index].get("Item")
+                raise IdempotencyKeyUsed(self._load(old) if old else None) from None
+            if 0 in failed:
+                raise NumberTaken(complaint.complaint_id) from None
+            bad = [attachment_ids[i - attachment_start] for i in failed if i >= attachment_start]
+            if bad:
+                raise AttachmentUnavailable(bad) from None
+            raise
+
+    def idempotency_record(self, key_hash: str) -> dict[str, Any] | None:
+        out = self._db.get_item(
+            TableName=self._table,
+            Key=self._dump({"PK": f"IDEMPOTENCY#{key_hash}", "SK": "IDEMPOTENCY"}),
+            ConsistentRead=True,
+        )
+        return self._load(out["Item"]) if "Item" in out else None
+
+    # -- reading -------------------------------------------------------------------------------
+    def get(self, complaint_id: str, *, with_contact: bool = False) -> tuple[Complaint, list[TimelineEntry]] | None:
+        """The case and its whole timeline in one query."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "PK = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": f"{CASE}#{complaint_id}"}},
+            "ConsistentRead": True,
+        }
+        while True:
+            out = self._db.query(**kwargs)
+            items.extend(self._load(i) for i in out.get("Items", []))
+            if "LastEvaluatedKey" not in out:
+                break
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+        case = next((i for i in items if i["SK"] == CASE), None)
+        if case is None:
+            return None
+        timeline = [
+            TimelineEntry.model_validate({k: v for k, v in i.items() if k in TimelineEntry.model_fields})
+            for i in items
+            if i["SK"].startswith("TL#")
+        ]
+        return self._complaint(case, with_contact=with_contact), timeline
+
+    def list(
+        self,
+        *,
+        status: Status | None = None,
+        channel: str | None = None,
+        since: datetime | None = None,
+        limit: int = 25,
+        cursor: str | None = None,
+    ) -> Page:
+        """Newest first. By status (channel as a filter), by channel, or month by month."""
+        state = _decode_cursor(cursor) if cursor else {}
+        since_key = iso(since) if since else None
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        filter_expr = None
+        if status:
+            index, pk_name, pk_value = BY_STATUS, "status", status.value
+            if channel:
+                filter_expr, names["#c"], values[":c"] = "#c = :c", "channel", channel
+        elif channel:
+            index, pk_name, pk_value = BY_CHANNEL, "channel", channel
+        else:
+            index, pk_name = BY_MONTH, "received_month"
+            month = state.get("month") or datetime.now(timezone.utc).strftime("%Y-%m")
+            pk_value = "MONTH#" + month
+        if state and state.get("index") != index:
+            raise InvalidCursor("cursor belongs to another listing")
+        found: list[dict[str, Any]] = []
+        start_key = state.get("key")
+        oldest_month = (since_key or _months_before(MONTHS_BACK_WITHOUT_SINCE))[:7]
+        while True:
+            names["#pk"] = pk_name
+            values[":pk"] = {"S": pk_value}
+            key_cond = "#pk = :pk"
+            if since_key:
+                key_cond += " AND received_key >= :since"
+                values[":since"] = {"S": since_key}
+            kwargs: dict[str, Any] = {
+                "TableName": self._table, "IndexName": index, "KeyConditionExpression": key_cond,
+                "ExpressionAttributeNames": names, "ExpressionAttributeValues": values,
+                "ScanIndexForward": False, "Limit": limit - len(found),
+            }
+            if filter_expr:
+                kwargs["FilterExpression"] = filter_expr
+            if start_key:
+                kwargs["ExclusiveStartKey"] = start_key
+            out = self._db.query(**kwargs)
+            found.extend(self._load(i) for i in out.get("Items", []))
+            start_key = out.get("LastEvaluatedKey")
+            if len(found) >= limit or start_key:
+                if len(found) >= limit:
+                    break
+                continue
+            if index != BY_MONTH:
+                break
+            previous = _previous_month(pk_value[6:])
+            if previous < oldest_month:
+                break
+            pk_value = "MONTH#" + previous
+        month = pk_value[6:] if index == BY_MONTH else None
+        next_cursor = None
+        if start_key:
+            next_cursor = _encode_cursor({"index": index, "key": start_key, "month": month})
+        elif month and len(found) >= limit and _previous_month(month) >= oldest_month:
+            next_cursor = _encode_cursor({"index": index, "key": None, "month": _previous_month(month)})
+        return Page([self._complaint(i, with_contact=False) for i in found[:limit]], next_cursor)
+
+    def cases_of_customer(self, kind: str, value: str, *, limit: int = 20) -> list[str]:
+        """A customer's recent complaint numbers, newest first, by keyed hash of email/phone/member id."""
+        out = self._db.query(
+            TableName=self._table, KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"CUSTOMER#{self._hasher.hash(kind, value)}"}},
+            ScanIndexForward=False, Limit=limit,
+        )
+        return [self._load(i)["complaint_id"] for i in out.get("Items", [])]
+
+    # -- the outbox ----------------------------------------------------------------------------
+    def pending_events(self, *, older_than: datetime, limit: int = 100) -> list[Complaint]:
+        out = self._db.query(
+            TableName=self._table, IndexName=PENDING_EVENTS,
+            KeyConditionExpression="pending_event = :e AND received_key < :cutoff",
+            ExpressionAttributeValues={":e": {"S": "ComplaintReceived"}, ":cutoff": {"S": iso(older_than)}},
+            Limit=limit,
+        )
+        return [self._complaint(self._load(i), with_contact=False) for i in out.get("Items", [])]
+
+    def mark_event_published(self, complaint_id: str) -> None:
+        try:
+            self._db.update_item(
+                TableName=self._table, Key=self._dump({"PK": f"{CASE}#{complaint_id}", "SK": CASE}),
+                UpdateExpression="REMOVE pending_event", ConditionExpression="attribute_exists(PK)",
+            )
+        except Exception as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+
+    # -- transitions ---------------------------------------------------------------------------
+    def save(self, complaint: Complaint, entries: Iterable[TimelineEntry], *, expected_version: int) -> None:
+        """Write a changed case (its version already raised) with its new timeline entries,
+        only if nobody changed it since ``expected_version`` was read."""
+        hashes = self.contact_hashes(complaint.customer) if complaint.customer else None
+        item = self._case_item(complaint, hashes or {})
+        if complaint.customer is None:
+            item.pop("contact_hashes", None)
+        sets, names, values = [], {}, {":expected": expected_version}
+        for i, (k, v) in enumerate(_drop_none(item).items()):
+            if k in ("PK", "SK"):
+                continue
+            names[f"#a{i}"], values[f":v{i}"] = k, v
+            sets.append(f"#a{i} = :v{i}")
+        ops = [{"Update": {
+            "TableName": self._table, "Key": self._dump({"PK": item["PK"], "SK": CASE}),
+            "UpdateExpression": "SET " + ", ".join(sets),
+            "ConditionExpression": "version = :expected",
+            "ExpressionAttributeNames": names, "ExpressionAttributeValues": self._dump(values),
+        }}]
+        for i, entry in enumerate(entries):
+            ops.append({"Put": {"TableName": self._table, "Item": self._dump(self._entry_item(complaint.complaint_id, entry, i))}})
+        try:
+            self._db.transact_write_items(TransactItems=ops)
+        except Exception as exc:
+            if error_code(exc) == "TransactionCanceledException":
+                raise StaleVersion(complaint.complaint_id) from None
+            raise
+
+    # -- attachments ---------------------------------------------------------------------------
+    def record_attachment_upload(self, upload: AttachmentUpload) -> None:
+        self._db.put_item(
+            TableName=self._table,
+            Item=self._dump({"PK": f"ATTACHMENT#{upload.attachment_id}", "SK": "ATTACHMENT", "state": "pending",
+                             **upload.__dict__}),
+            ConditionExpression="attribute_not_exists(PK)",
+        )
+
+    def attachment_uploads(self, attachment_ids: list[str]) -> dict[str, AttachmentUpload]:
+        if not attachment_ids:
+            return {}
+        out = self._db.batch_get_item(RequestItems={self._table: {
+            "Keys": [self._dump({"PK": f"ATTACHMENT#{a}", "SK": "ATTACHMENT"}) for a in attachment_ids],
+            "ConsistentRead": True,
+        }})
+        found = {}
+        for raw in out.get("Responses", {}).get(self._table, []):
+            item = self._load(raw)
+            if item.get("state") == "pending":
+                found[item["attachment_id"]] = AttachmentUpload(**{
+                    k: item[k] for k in AttachmentUpload.__dataclass_fields__
+                })
+        return found
+
+
+def attachment_of(upload: AttachmentUpload, size: int) -> Attachment:
+    return Attachment(attachment_id=upload.attachment_id, filename=upload.filename,
+                      content_type=upload.content_type, size=size, key=upload.key)
+
+
+def _encode_cursor(state: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(state, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> dict[str, Any]:
+    try:
+        state = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        assert isinstance(state, dict) and state.get("index") in (BY_STATUS, BY_CHANNEL, BY_MONTH)
+        key = state.get("key")
+        assert key is None or (isinstance(key, dict) and all(isinstance(v, dict) for v in key.values()))
+        month = state.get("month")
+        assert month is None or (isinstance(month, str) and len(month) == 7)
+        return state
+    except Exception:  # noqa: BLE001 - any malformed cursor is the caller's mistake
+        raise InvalidCursor("cursor is not one this API returned") from None
+
+
+def _previous_month(month: str) -> str:
+    year, mon = int(month[:4]), int(month[5:7])
+    return f"{year - 1}-12" if mon == 1 else f"{year}-{mon - 1:02d}"
+
+
+def _months_before(count: int) -> str:
+    month = datetime.now(timezone.utc).strftime("%Y-%m")
+    for _ in range(count):
+        month = _previous_month(month)
+    return month
+
+
+def expiry(hours: int) -> int:
+    return int((datetime.now(timezone.utc) + timedelta(hours=hours)).timestamp())
