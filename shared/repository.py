@@ -14,6 +14,7 @@ from typing import Any, Iterable
 
 from shared.aws import error_code
 from shared.crypto import FieldCipher, LookupHasher
+from shared.events import ComplaintReceived
 from shared.lifecycle import Status
 from shared.models import Attachment, Complaint, Customer, TimelineEntry
 
@@ -329,14 +330,23 @@ class ComplaintRepository:
         return [self._load(i)["complaint_id"] for i in out.get("Items", [])]
 
     # -- the outbox ----------------------------------------------------------------------------
-    def pending_events(self, *, older_than: datetime, limit: int = 100) -> list[Complaint]:
+    def pending_events(self, *, older_than: datetime, limit: int = 100) -> list[ComplaintReceived]:
+        """ComplaintReceived events still owed by cases written before ``older_than``."""
         out = self._db.query(
             TableName=self._table, IndexName=PENDING_EVENTS,
             KeyConditionExpression="pending_event = :e AND received_key < :cutoff",
             ExpressionAttributeValues={":e": {"S": "ComplaintReceived"}, ":cutoff": {"S": iso(older_than)}},
             Limit=limit,
         )
-        return [self._complaint(self._load(i), with_contact=False) for i in out.get("Items", [])]
+        events = []
+        for raw in out.get("Items", []):
+            item = self._load(raw)
+            events.append(ComplaintReceived(
+                event_id=f"{item['complaint_id']}:received", complaint_id=item["complaint_id"],
+                received_at=item["received_at"], channel=item["channel"], language=item["language"],
+                has_attachments=bool(item.get("attachments")),
+            ))
+        return events
 
     def mark_event_published(self, complaint_id: str) -> None:
         try:

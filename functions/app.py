@@ -1,0 +1,70 @@
+"""Wiring only: every route and event source of the Chalice app, each calling a thin handler.
+
+Handler modules are imported inside the functions, so importing this module (which Lambda does on
+every cold start, and Chalice at package time) costs little more than importing Chalice itself.
+"""
+from chalice import Chalice
+
+app = Chalice(app_name="complaints")
+
+# Accepted so that a wrong Content-Type still gets our JSON error instead of API Gateway's 415.
+BODY_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded",
+              "multipart/form-data", "application/octet-stream"]
+
+
+# -- customer-facing pages and API (intake) ---------------------------------------------------
+@app.route("/", methods=["GET"])
+def complaint_form_page():
+    from functions.intake import pages
+    return pages.form_page(app.current_request)
+
+
+@app.route("/track", methods=["GET"])
+def tracking_page():
+    from functions.intake import pages
+    return pages.tracking_page(app.current_request)
+
+
+@app.route("/static/{name}", methods=["GET"])
+def static_asset(name):
+    from functions.intake import pages
+    return pages.asset(name)
+
+
+@app.route("/complaints", methods=["POST"], content_types=BODY_TYPES)
+def submit_complaint():
+    from functions.intake import api
+    return api.submit_complaint(app.current_request)
+
+
+@app.route("/complaints/attachments", methods=["POST"], content_types=BODY_TYPES)
+def request_attachment_upload():
+    from functions.intake import api
+    return api.request_attachment_upload(app.current_request)
+
+
+@app.route("/complaints/{complaint_id}", methods=["GET"])
+def track_complaint(complaint_id):
+    from functions.intake import api
+    return api.track_complaint(app.current_request, complaint_id)
+
+
+# -- staff API (read-only for now) -------------------------------------------------------------
+@app.route("/staff/complaints", methods=["GET"])
+def list_complaints_for_staff():
+    from functions.staff import api
+    return api.list_complaints(app.current_request)
+
+
+@app.route("/staff/complaints/{complaint_id}", methods=["GET"])
+def get_complaint_for_staff(complaint_id):
+    from functions.staff import api
+    return api.get_complaint(app.current_request, complaint_id)
+
+
+# -- events --------------------------------------------------------------------------------------
+@app.schedule("rate(1 minute)")
+def publish_pending_events(event):
+    """The outbox: re-publishes ComplaintReceived for cases whose publish failed after the write."""
+    from functions.intake import outbox
+    return outbox.handle(event)

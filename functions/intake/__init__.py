@@ -1,0 +1,1 @@
+"""Intake: the complaint form API, attachment uploads, customer tracking, and the event outbox."""

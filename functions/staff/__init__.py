@@ -1,0 +1,1 @@
+"""Staff API: authenticated case views for handlers, leads and managers."""

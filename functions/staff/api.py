@@ -1,0 +1,92 @@
+"""Staff case views: every request carries a verified bearer token; lists are served by indexes."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any
+
+from functions.staff.views import staff_detail, staff_summary
+from shared.auth import StaffPrincipal, Unauthorized, authenticate
+from shared.http import ApiError, endpoint, header, json_response
+from shared.identifiers import InvalidComplaintNumber, normalize_complaint_number
+from shared.lifecycle import Status
+from shared.models import Channel
+from shared.observability import logger
+from shared.repository import InvalidCursor
+from shared.store import complaint_repository
+
+LIMIT_DEFAULT, LIMIT_MAX = 25, 100
+LIST_PARAMS = {"status", "channel", "since", "limit", "cursor"}
+
+
+def staff(request: Any) -> StaffPrincipal:
+    try:
+        principal = authenticate(header(request, "Authorization"))
+    except Unauthorized as exc:
+        raise ApiError(401, "unauthorized", str(exc)) from None
+    logger().append_keys(staff_role=principal.role)
+    return principal
+
+
+@endpoint
+def list_complaints(request: Any):
+    staff(request)
+    params = dict(request.query_params or {})
+    problems = [{"field": k, "problem": "unknown query parameter"} for k in params if k not in LIST_PARAMS]
+    status = _choice(params.get("status"), Status, "status", problems)
+    channel = _choice(params.get("channel"), Channel, "channel", problems)
+    since = _since(params.get("since"), problems)
+    limit = _limit(params.get("limit"), problems)
+    if problems:
+        raise ApiError(400, "invalid_query", "some query parameters are invalid", problems)
+    try:
+        page = complaint_repository().list(status=status, channel=channel.value if channel else None, since=since,
+                                           limit=limit, cursor=params.get("cursor") or None)
+    except InvalidCursor as exc:
+        raise ApiError(400, "invalid_query", str(exc), [{"field": "cursor", "problem": str(exc)}]) from None
+    return json_response({"complaints": [staff_summary(c) for c in page.complaints], "next_cursor": page.cursor})
+
+
+@endpoint
+def get_complaint(request: Any, complaint_id: str):
+    staff(request)
+    try:
+        number = normalize_complaint_number(complaint_id)
+    except InvalidComplaintNumber as exc:
+        raise ApiError(400, "invalid_complaint_number", str(exc),
+                       [{"field": "complaint_id", "problem": str(exc)}]) from None
+    found = complaint_repository().get(number, with_contact=True)
+    if found is None:
+        raise ApiError(404, "not_found", "no complaint with this number")
+    return json_response(staff_detail(*found))
+
+
+def _choice(value: str | None, enum: Any, field: str, problems: list) -> Any:
+    if value in (None, ""):
+        return None
+    try:
+        return enum(value)
+    except ValueError:
+        problems.append({"field": field, "problem": "must be one of " + ", ".join(m.value for m in enum)})
+        return None
+
+
+def _since(value: str | None, problems: list) -> datetime | None:
+    if not value:
+        return None
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), datetime.min.time(), timezone.utc)
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    except ValueError:
+        problems.append({"field": "since", "problem": "must be an ISO 8601 date or date-time"})
+        return None
+
+
+def _limit(value: str | None, problems: list) -> int:
+    if value in (None, ""):
+        return LIMIT_DEFAULT
+    if not value.isdigit() or not 1 <= int(value) <= LIMIT_MAX:
+        problems.append({"field": "limit", "problem": f"must be a whole number from 1 to {LIMIT_MAX}"})
+        return LIMIT_DEFAULT
+    return int(value)

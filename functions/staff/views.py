@@ -1,0 +1,41 @@
+"""Case views for staff: a summary for lists, the full case with contact data and timeline."""
+from __future__ import annotations
+
+from typing import Any
+
+from shared.models import Complaint, TimelineEntry
+from shared.repository import iso
+
+
+def staff_summary(c: Complaint) -> dict[str, Any]:
+    return {
+        "complaint_id": c.complaint_id, "status": c.status.value, "channel": c.channel.value,
+        "language": c.language, "title": c.title, "category": c.category, "department": c.department,
+        "priority": c.priority, "assignee": c.assignee, "escalated": c.escalated,
+        "attachment_count": len(c.attachments), "received_at": iso(c.received_at), "updated_at": iso(c.updated_at),
+        "version": c.version,
+    }
+
+
+def staff_detail(c: Complaint, timeline: list[TimelineEntry]) -> dict[str, Any]:
+    from shared.attachments import attachment_store
+
+    store = attachment_store()
+    return {
+        **staff_summary(c),
+        "description": c.description,
+        "expected_resolution": c.expected_resolution,
+        "occurred_at": c.occurred_at.isoformat() if c.occurred_at else None,
+        "customer": c.customer.model_dump(mode="json") if c.customer else None,
+        "product": c.product.model_dump(mode="json", exclude_none=True) if c.product else None,
+        "attachments": [
+            {**a.model_dump(exclude={"key"}), "download_url": store.presign_download(a.key, a.filename)}
+            for a in c.attachments
+        ],
+        "reopened_count": c.reopened_count,
+        "timeline": [
+            {"at": iso(e.at), "kind": e.kind.value, "visibility": e.visibility.value, "actor": e.actor,
+             "status": e.status.value if e.status else None, "text": e.text, "details": e.details}
+            for e in sorted(timeline, key=lambda e: e.at)
+        ],
+    }
