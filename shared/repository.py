@@ -271,7 +271,7 @@ class ComplaintRepository:
         if status:
             index, pk_name, pk_value = BY_STATUS, "status", status.value
             if channel:
-                filter_expr, names["#c"], values[":c"] = "#c = :c", "channel", channel
+                filter_expr, names["#c"], values[":c"] = "#c = :c", "channel", {"S": channel}
         elif channel:
             index, pk_name, pk_value = BY_CHANNEL, "channel", channel
         else:
