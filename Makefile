@@ -11,7 +11,6 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version.split()[0]'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e '.[dev]'
 	@touch $@
 
@@ -28,4 +27,4 @@ package: install
 	$(PY) -m infra.package
 
 clean:
-	rm -rf $(VENV) var dist functions/vendor .pytest_cache
+	rm -rf $(VENV) var dist functions/vendor functions/requirements.txt .pytest_cache .bench

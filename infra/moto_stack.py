@@ -1,84 +1,187 @@
-"""Create the resources of ``infra/resources.yaml`` in moto, filling in what moto's CloudFormation
-skips or gets wrong (used by the local stack, the tests and the benchmarks).
+"""The resources of ``infra/resources.yaml`` created in moto, with what moto's CloudFormation
+skips or gets wrong done through the API instead, in one place (:func:`adapt_template_for_moto`).
 
-moto 5.2 gaps handled here:
-* ``AWS::KMS::Key`` wants ``KeyPolicy`` as a JSON string (it calls ``json.loads`` on it) and
-  ignores ``KeySpec``: keys with a non-default spec (the HMAC look-up key) are removed from the
-  template and created through the KMS API instead, their outputs filled from the API's answer.
-* ``AWS::SQS::QueuePolicy`` is not supported: only a warning, nothing needed locally.
+Used by the local stack (``complaints run``), the tests (in-process ``mock_aws``) and the benchmarks.
 """
 from __future__ import annotations
 
 import copy
+import functools
 import json
-import warnings
+import re
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+import yaml
+
+ACCOUNT_ID = "123456789012"  # moto's default account
 TEMPLATE = Path(__file__).with_name("resources.yaml")
-ACCOUNT = "123456789012"
+
+
+# -- the template ---------------------------------------------------------------------------------
+class _CfnLoader(yaml.SafeLoader):
+    """YAML loader that also reads CloudFormation's short forms (``!Ref X``, ``!GetAtt A.B`` ...)."""
+
+
+def _short_form(loader: Any, suffix: str, node: Any) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {"Ref" if suffix == "Ref" else f"Fn::{suffix}": value}
+
+
+_CfnLoader.add_multi_constructor("!", _short_form)
 
 
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    import yaml
-
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506 (safe loader)
 
 
-def moto_compatible(template: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """The template moto can create, and the KMS keys to create through the API (logical id → props)."""
+def resolve(value: Any, names: dict[str, str]) -> Any:
+    """Resolve ``Ref`` and string ``Fn::Sub`` over parameters and pseudo parameters (nothing else)."""
+    if isinstance(value, dict) and len(value) == 1:
+        (key, arg), = value.items()
+        if key == "Ref" and arg in names:
+            return names[arg]
+        if key == "Fn::Sub" and isinstance(arg, str):
+            return re.sub(r"\$\{([\w:]+)\}", lambda m: str(names.get(m[1], m[0])), arg)
+    if isinstance(value, dict):
+        return {k: resolve(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v, names) for v in value]
+    return value
+
+
+def _mentions(value: Any, logical_id: str) -> bool:
+    """Whether a template fragment refers to a resource (Ref, GetAtt, Sub or DependsOn)."""
+    if isinstance(value, dict):
+        if value.get("Ref") == logical_id or (value.get("Fn::GetAtt") or [None])[0] == logical_id:
+            return True
+        return any(_mentions(v, logical_id) for v in value.values())
+    if isinstance(value, list):
+        return any(_mentions(v, logical_id) for v in value)
+    return isinstance(value, str) and (value == logical_id or f"${{{logical_id}" in value)
+
+
+FollowUp = Callable[[Callable[[str], Any], dict[str, str]], dict[str, str]]
+
+
+def adapt_template_for_moto(template: dict[str, Any], names: dict[str, str]) -> tuple[dict[str, Any], list[FollowUp]]:
+    """What moto's CloudFormation skips or gets wrong, and what to do instead through the API.
+
+    Returns the template to hand to moto and follow-ups to run once the stack exists, each called
+    as ``follow_up(client, physical_ids)`` and returning extra stack outputs:
+
+    * ``AWS::KMS::Key``: moto ``json.loads`` the ``KeyPolicy``, so it gets a JSON string (with the
+      pseudo parameters resolved);
+    * a KMS key with a ``KeySpec`` (the HMAC look-up key): moto ignores KeySpec and would make a
+      symmetric key, so the key leaves the template and is created through the KMS API; outputs
+      naming it are filled in from there;
+    * a bucket's ``CorsConfiguration`` is not applied: it is put through the S3 API (the browser
+      form uploads straight to the bucket);
+    * ``AWS::SQS::QueuePolicy`` is unsupported (moto warns); moto enforces no queue policy, so nothing
+      is lost. Later: a bucket's ``NotificationConfiguration`` is not wired either (inbound mail).
+    """
     template = copy.deepcopy(template)
-    api_keys: dict[str, dict[str, Any]] = {}
-    for name, resource in list(template["Resources"].items()):
-        if resource["Type"] != "AWS::KMS::Key":
-            continue
-        props = resource["Properties"]
-        if props.get("KeySpec", "SYMMETRIC_DEFAULT") != "SYMMETRIC_DEFAULT":
-            api_keys[name] = template["Resources"].pop(name)["Properties"]
-            continue
-        policy = props.get("KeyPolicy") or {"Version": "2012-10-17", "Statement": []}
-        for statement in policy.get("Statement", []):
-            statement["Principal"] = {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}
-        props["KeyPolicy"] = json.dumps(policy)
-    for out_name, output in list(template.get("Outputs", {}).items()):
-        if output.get("Value") in ({"Ref": k} for k in api_keys):
-            template["Outputs"].pop(out_name)
-    return template, api_keys
+    resources, outputs = template["Resources"], template.setdefault("Outputs", {})
+    follow_ups: list[FollowUp] = []
+    removed: list[str] = []
+    for logical_id, resource in list(resources.items()):
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::KMS::Key" and props.get("KeySpec", "SYMMETRIC_DEFAULT") != "SYMMETRIC_DEFAULT":
+            del resources[logical_id]
+            removed.append(logical_id)
+            named = {key: outputs.pop(key)["Value"] for key in list(outputs) if _mentions(outputs[key], logical_id)}
+            follow_ups.append(functools.partial(_create_key, props, named))
+        elif resource["Type"] == "AWS::KMS::Key" and isinstance(props.get("KeyPolicy"), dict):
+            props["KeyPolicy"] = json.dumps(resolve(props["KeyPolicy"], names))
+        elif resource["Type"] == "AWS::S3::Bucket" and "CorsConfiguration" in props:
+            follow_ups.append(functools.partial(_put_bucket_cors, logical_id, resolve(props["CorsConfiguration"], names)))
+    for logical_id in removed:
+        users = [r for r, res in resources.items() if _mentions(res, logical_id)]
+        if users:
+            raise NotImplementedError(f"{', '.join(users)} refer(s) to {logical_id}, which moto cannot create "
+                                      "from the template; extend adapt_template_for_moto")
+    return template, follow_ups
 
 
-def create_resources(session: Any = None, *, stack_name: str = "complaints-dev", stage: str = "dev",
-                     region: str = "us-east-1") -> dict[str, str]:
-    """Create the stack and return its outputs (plus the API-created keys' outputs)."""
-    import boto3
+def _create_key(props: dict[str, Any], outputs: dict[str, Any], client: Callable[[str], Any],
+                physical: dict[str, str]) -> dict[str, str]:
+    meta = client("kms").create_key(Description=props.get("Description", ""), KeySpec=props["KeySpec"],
+                                    KeyUsage=props.get("KeyUsage", "ENCRYPT_DECRYPT"))["KeyMetadata"]
+    return {key: meta["Arn"] if "Fn::GetAtt" in value else meta["KeyId"] for key, value in outputs.items()}
 
-    session = session or boto3.session.Session(region_name=region)
-    original = load_template()
-    template, api_keys = moto_compatible(original)
-    cfn = session.client("cloudformation", region_name=region)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cfn.create_stack(StackName=stack_name, TemplateBody=json.dumps(template),
-                         Parameters=[{"ParameterKey": "Stage", "ParameterValue": stage}])
-    stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
-    if stack["StackStatus"] != "CREATE_COMPLETE":
-        raise RuntimeError(f"local stack creation failed: {stack['StackStatus']} {stack.get('StackStatusReason')}")
+
+def _put_bucket_cors(logical_id: str, cors: dict[str, Any], client: Callable[[str], Any],
+                     physical: dict[str, str]) -> dict[str, str]:
+    renamed = {"Id": "ID", "MaxAge": "MaxAgeSeconds"}
+    rules = [{renamed.get(k, k): v for k, v in rule.items()} for rule in cors["CorsRules"]]
+    client("s3").put_bucket_cors(Bucket=physical[logical_id], CORSConfiguration={"CORSRules": rules})
+    return {}
+
+
+# -- the resources --------------------------------------------------------------------------------
+def create_resources(client: Callable[[str], Any], stage: str, region: str) -> dict[str, str]:
+    """Create the stack in moto and return its outputs, completed by the follow-ups."""
+    stack_name = f"complaints-{stage}"
+    template = load_template()
+    parameters = {name: str(spec["Default"]) for name, spec in template.get("Parameters", {}).items()
+                  if "Default" in spec}
+    parameters.update({"Stage": stage} if "Stage" in template.get("Parameters", {}) else {})
+    names = {**parameters, "AWS::AccountId": ACCOUNT_ID, "AWS::Partition": "aws", "AWS::Region": region,
+             "AWS::StackName": stack_name, "AWS::URLSuffix": "amazonaws.com"}
+    body, follow_ups = adapt_template_for_moto(template, names)
+
+    cfn = client("cloudformation")
+    cfn.create_stack(StackName=stack_name, TemplateBody=json.dumps(body),
+                     Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()])
+    stack = _wait_for_stack(cfn, stack_name)
+    physical = {r.get("LogicalResourceId"): r.get("PhysicalResourceId")  # blank for what moto skipped
+                for r in cfn.describe_stack_resources(StackName=stack_name)["StackResources"]}
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-    kms = session.client("kms", region_name=region)
-    for name, props in api_keys.items():
-        key_id = kms.create_key(KeySpec=props["KeySpec"], KeyUsage=props["KeyUsage"],
-                                Description=props.get("Description", name))["KeyMetadata"]["KeyId"]
-        for out_name, output in original.get("Outputs", {}).items():
-            if output.get("Value") == {"Ref": name}:
-                outputs[out_name] = key_id
-    return outputs
+    for follow_up in follow_ups:
+        outputs.update(follow_up(client, physical))
+    return {key: _local_queue_url(client, value) for key, value in outputs.items()}
+
+
+def _wait_for_stack(cfn: Any, stack_name: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+        if not stack["StackStatus"].endswith("_IN_PROGRESS"):
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"stack {stack_name} still {stack['StackStatus']} after {timeout:.0f} s")
+        time.sleep(0.2)
+    if stack["StackStatus"] != "CREATE_COMPLETE":
+        raise RuntimeError(f"stack {stack_name}: {stack['StackStatus']} {stack.get('StackStatusReason', '')}")
+    return stack
+
+
+def _local_queue_url(client: Callable[[str], Any], value: str) -> str:
+    """moto's CloudFormation names queues by their AWS URL; ask the endpoint for the local one."""
+    match = re.fullmatch(r"https://sqs\.[^/]+/\d{12}/([\w.-]+)", value)
+    return client("sqs").get_queue_url(QueueName=match[1])["QueueUrl"] if match else value
+
+
+def env_name(output_key: str) -> str:
+    """Stack output to environment variable: ``PiiKeyId`` -> ``PII_KEY_ID`` (what shared.config reads)."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", output_key).upper()
 
 
 def environment(outputs: dict[str, str]) -> dict[str, str]:
-    """The functions' environment variables for these resources (as the deploy template sets them)."""
-    return {
-        "TABLE_NAME": outputs["TableName"],
-        "ATTACHMENTS_BUCKET": outputs["AttachmentsBucket"],
-        "EVENT_BUS_NAME": outputs["EventBusName"],
-        "PII_KEY_ID": outputs["PiiKeyId"],
-        "LOOKUP_KEY_ID": outputs["LookupKeyId"],
-    }
+    """The functions' environment for these resources, as the deployed template sets it."""
+    return {env_name(k): v for k, v in outputs.items()}
+
+
+def boto3_clients(region: str = "us-east-1") -> Callable[[str], Any]:
+    import boto3
+
+    session = boto3.session.Session(region_name=region)
+    return lambda service: session.client(service, region_name=region)

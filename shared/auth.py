@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 Role = Literal["agent", "lead", "manager", "admin", "auditor"]
 ROLES: tuple[str, ...] = ("agent", "lead", "manager", "admin", "auditor")
+ROLE_PRECEDENCE: tuple[str, ...] = ("admin", "manager", "lead", "agent", "auditor")
 ALGORITHMS = ["RS256", "ES256"]
 
 
@@ -78,10 +79,12 @@ class JwksVerifier:
 
 
 def principal_from_claims(claims: dict[str, Any]) -> StaffPrincipal:
+    if claims.get("token_use", "id") != "id":
+        raise Unauthorized("an ID token is required")
     role = claims.get("role")
-    if role is None:
-        groups = [g for g in claims.get("cognito:groups", []) if g in ROLES]
-        role = groups[0] if groups else None
+    if role is None:  # Cognito groups come in no promised order: take the most senior one
+        groups = set(claims.get("cognito:groups", []))
+        role = next((r for r in ROLE_PRECEDENCE if r in groups), None)
     if role not in ROLES:
         raise Unauthorized("the token carries no staff role")
     departments = claims.get("departments")

@@ -98,6 +98,6 @@ def endpoint(func: Callable[..., Response]) -> Callable[..., Response]:
             log.exception("request failed")
             return error_response(500, "internal_error", "something went wrong on our side; please retry")
         finally:
-            log.remove_keys(["complaint_id"])
+            log.remove_keys(["complaint_id", "staff_role"])
 
     return wrapper

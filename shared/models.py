@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -39,6 +39,16 @@ class Channel(StrEnum):
 
 
 Language = Literal["zh", "en"]
+
+
+def _in_future(value: date | datetime) -> bool:
+    """Later than now, allowing for clock skew and for the customer's time zone: a plain date is
+    the customer's local date, which may be one day ahead of UTC (e.g. China, UTC+8)."""
+    now = datetime.now(timezone.utc)
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return aware > now + timedelta(minutes=5)
+    return value > now.date() + timedelta(days=1)
 
 
 def _strip(value: str) -> str:
@@ -93,7 +103,7 @@ class ProductIn(_Input):
     @field_validator("purchased_at")
     @classmethod
     def _not_future(cls, value: date | None) -> date | None:
-        if value and value > datetime.now(timezone.utc).date():
+        if value and _in_future(value):
             raise ValueError("cannot be in the future")
         return value
 
@@ -122,14 +132,7 @@ class ComplaintSubmission(_Input):
     @field_validator("occurred_at")
     @classmethod
     def _occurred_not_future(cls, value: datetime | date | None) -> datetime | date | None:
-        if value is None:
-            return value
-        now = datetime.now(timezone.utc)
-        if isinstance(value, datetime):
-            aware = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-            if aware > now:
-                raise ValueError("cannot be in the future")
-        elif value > now.date():
+        if value is not None and _in_future(value):
             raise ValueError("cannot be in the future")
         return value
 

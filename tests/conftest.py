@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 import pytest
@@ -52,7 +51,7 @@ def aws(monkeypatch, signing_key) -> dict[str, str]:
     """moto in-process with the application's resources; yields the functions' environment."""
     from moto import mock_aws
 
-    from infra.moto_stack import create_resources, environment
+    from infra.moto_stack import boto3_clients, create_resources, environment
     from shared import store
 
     for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
@@ -62,7 +61,7 @@ def aws(monkeypatch, signing_key) -> dict[str, str]:
     monkeypatch.setenv("JWKS_PATH", signing_key["jwks_path"])
     store.reset()
     with mock_aws():
-        env = environment(create_resources())
+        env = environment(create_resources(boto3_clients(), "dev", "us-east-1"))
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         _forget_cached_services()

@@ -15,6 +15,7 @@ def customer_view(complaint: Complaint, timeline: list[TimelineEntry]) -> dict[s
         "complaint_id": complaint.complaint_id,
         "status": complaint.status.value,
         "title": complaint.title,
+        "description": complaint.description,
         "channel": complaint.channel.value,
         "category": complaint.category,
         "department": complaint.department,

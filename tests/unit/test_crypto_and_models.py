@@ -78,3 +78,15 @@ def test_phone_numbers_are_normalised_and_checked():
     for bad in ["12345", "+1 (555) CALL-NOW", "1" * 20]:
         with pytest.raises(ValidationError):
             ComplaintSubmission.model_validate({**base, "customer": {"name": "A", "phone": bad}})
+
+
+def test_cognito_claims_map_to_the_most_senior_group_and_departments():
+    from shared.auth import Unauthorized, principal_from_claims
+
+    p = principal_from_claims({"sub": "u1", "cognito:username": "ada", "token_use": "id",
+                               "cognito:groups": ["agent", "manager"], "custom:departments": "quality,logistics"})
+    assert (p.role, p.departments, p.name) == ("manager", ["quality", "logistics"], "ada")
+    with pytest.raises(Unauthorized):
+        principal_from_claims({"sub": "u1", "token_use": "access", "cognito:groups": ["admin"]})
+    with pytest.raises(Unauthorized):
+        principal_from_claims({"sub": "u1", "cognito:groups": ["customers"]})

@@ -1,0 +1,240 @@
+"""`make bench`: two figures that guard the cost of running the intake, written to .bench/results.json.
+
+(a) Cold-start proxy. The package is built (``--no-deps``, in a temporary directory) and unzipped;
+    a fresh interpreter imports ``app`` from the unzipped files, the way Lambda's bootstrap does on
+    a cold start, and another fresh interpreter imports ``boto3``, which every function pays anyway
+    on its first AWS call. Seven runs of each, alternated, none discarded; the target is
+    ``median(import app) / median(import boto3) <= 1.3``. The import of the intake's handler module
+    (what the first ``POST /complaints`` adds) is measured too, for information.
+    Third-party packages come from the venv's site-packages; the project's own code must come from
+    the unzipped package (checked: ``app``, ``functions`` and ``shared`` are imported from there).
+
+(b) AWS calls per accepted complaint. In moto (in-process), with the resources of
+    ``infra/resources.yaml``, N complaints are submitted through Chalice's test client and every
+    botocore API call is counted per operation (``before-call`` events, so retries are not counted
+    twice). The first complaint is reported apart: it pays for the KMS data key and the HMAC
+    secret that a warm container keeps. Target: <= 3 calls per complaint warm.
+
+Not part of ``make test``: timings depend on the machine.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / ".bench" / "results.json"
+RUNS = 7
+COMPLAINTS = 50
+COLD_START_TARGET = 1.3
+CALLS_TARGET = 3.0
+
+IMPORT_APP = "import app; print(app.__file__)"
+IMPORT_BOTO3 = "import boto3"
+IMPORT_HANDLER = ("import app; from functions.intake import api; import functions, shared; "
+                  "print(app.__file__); print(functions.__file__); print(shared.__file__)")
+
+
+# -- (a) cold start ---------------------------------------------------------------------------------
+def _clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # as in Lambda: /var/task is read-only, no __pycache__ is written
+    return env
+
+
+def _timed(code: str, cwd: Path, env: dict[str, str]) -> tuple[float, str]:
+    start = time.perf_counter()
+    run = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if run.returncode:
+        raise RuntimeError(f"`python -c {code!r}` failed in {cwd}:\n{run.stderr}")
+    return elapsed, run.stdout
+
+
+def _check_imported_from(root: Path, stdout: str) -> None:
+    for line in stdout.split():
+        path = Path(line).resolve()
+        if not path.is_relative_to(root.resolve()):
+            raise RuntimeError(f"imported {path} from outside the unzipped package {root}")
+
+
+def cold_start(runs: int = RUNS) -> dict[str, Any]:
+    from infra import package
+
+    with tempfile.TemporaryDirectory(prefix="complaints-bench-") as tmp:
+        tmp_path = Path(tmp)
+        pkg = package.build(tmp_path / "out", no_deps=True, staging=tmp_path / "project", quiet=True)
+        root = tmp_path / "task"
+        with zipfile.ZipFile(pkg.zip_path) as z:
+            z.extractall(root)
+        env = _clean_env()
+
+        # warm the OS file cache once, and check where the code comes from
+        _check_imported_from(root, _timed(IMPORT_HANDLER, root, env)[1])
+        _timed(IMPORT_BOTO3, root, env)
+
+        app_times, boto3_times, handler_times = [], [], []
+        for _ in range(runs):
+            elapsed, out = _timed(IMPORT_APP, root, env)
+            _check_imported_from(root, out)
+            app_times.append(elapsed)
+            boto3_times.append(_timed(IMPORT_BOTO3, root, env)[0])
+        for _ in range(runs):
+            handler_times.append(_timed(IMPORT_HANDLER, root, env)[0])
+
+    app_median, boto3_median = statistics.median(app_times), statistics.median(boto3_times)
+    ratio = app_median / boto3_median
+    return {
+        "runs": runs,
+        "import_app_seconds": [round(t, 4) for t in app_times],
+        "import_boto3_seconds": [round(t, 4) for t in boto3_times],
+        "import_app_median_seconds": round(app_median, 4),
+        "import_boto3_median_seconds": round(boto3_median, 4),
+        "ratio": round(ratio, 3),
+        "target_ratio": COLD_START_TARGET,
+        "met": ratio <= COLD_START_TARGET,
+        "import_app_and_intake_handler_median_seconds": round(statistics.median(handler_times), 4),
+    }
+
+
+# -- (b) AWS calls per complaint ------------------------------------------------------------------------
+FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+    "STAGE": "dev", "POWERTOOLS_LOG_LEVEL": "WARNING", "LOG_LEVEL": "WARNING",
+}
+
+
+class CallCounter:
+    """Counts botocore API calls (one per operation invoked, retries excluded) by ``service.Operation``."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+
+    def __call__(self, model: Any = None, **_: Any) -> None:
+        self.calls[f"{model.service_model.service_name}.{model.name}"] += 1
+
+    def take(self) -> Counter[str]:
+        taken, self.calls = self.calls, Counter()
+        return taken
+
+
+def complaint_body(i: int) -> dict[str, Any]:
+    return {
+        "description": f"Benchmark complaint {i}: the parcel arrived damaged and the product leaked.",
+        "customer": {"name": f"Customer {i}", "email": f"customer{i}@example.com"},
+    }
+
+
+def aws_calls(n: int = COMPLAINTS) -> dict[str, Any]:
+    saved = dict(os.environ)
+    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        os.environ.pop(key, None)
+    os.environ.update(FAKE_AWS_ENV)
+    try:
+        return _aws_calls(n)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _aws_calls(n: int) -> dict[str, Any]:
+    import boto3
+    from chalice.test import Client
+    from moto import mock_aws
+
+    from infra.moto_stack import boto3_clients, create_resources, environment
+    from shared import store
+
+    counter = CallCounter()
+    with mock_aws():
+        # resources are created through a separate session, so their calls are not counted
+        os.environ.update(environment(create_resources(boto3_clients(), "dev", "us-east-1")))
+        # shared/aws.py creates its clients from boto3's default session: hook it before any exists
+        boto3.setup_default_session(region_name="us-east-1")
+        boto3.DEFAULT_SESSION.events.register("before-call", counter)
+        store.reset()
+        _forget_intake()
+
+        from functions.app import app
+
+        per_complaint: list[Counter[str]] = []
+        with Client(app) as client:
+            for i in range(n):
+                response = client.http.post("/complaints", body=json.dumps(complaint_body(i)),
+                                            headers={"Content-Type": "application/json"})
+                if response.status_code != 201:
+                    raise RuntimeError(f"complaint {i}: {response.status_code} {response.body[:500]!r}")
+                per_complaint.append(counter.take())
+        store.reset()
+        _forget_intake()
+        boto3.DEFAULT_SESSION = None
+
+    first, warm = per_complaint[0], per_complaint[1:]
+    warm_total: Counter[str] = sum(warm, Counter())
+    warm_average = sum(warm_total.values()) / max(len(warm), 1)
+    return {
+        "complaints": n,
+        "first_complaint_calls": dict(sorted(first.items())),
+        "first_complaint_total": sum(first.values()),
+        "warm_calls_total_by_operation": dict(sorted(warm_total.items())),
+        "warm_calls_per_complaint": round(warm_average, 3),
+        "warm_max_calls_in_one_complaint": max((sum(c.values()) for c in warm), default=0),
+        "target_per_complaint": CALLS_TARGET,
+        "met": warm_average <= CALLS_TARGET,
+    }
+
+
+def _forget_intake() -> None:
+    try:
+        from functions.intake import api
+
+        api.intake.cache_clear()
+    except (ImportError, AttributeError):
+        pass
+
+
+# -- report ---------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=RUNS)
+    parser.add_argument("--complaints", type=int, default=COMPLAINTS)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+
+    results: dict[str, Any] = {"python": sys.version.split()[0], "machine": os.uname().machine,
+                               "cpus": os.cpu_count(), "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+    cs = results["cold_start"] = cold_start(args.runs)
+    print(f"cold start: import app {cs['import_app_median_seconds'] * 1000:.0f} ms, "
+          f"import boto3 {cs['import_boto3_median_seconds'] * 1000:.0f} ms (medians of {cs['runs']}), "
+          f"ratio {cs['ratio']:.2f} (target <= {COLD_START_TARGET}) {'OK' if cs['met'] else 'MISSED'}")
+    print(f"            import app + intake handler {cs['import_app_and_intake_handler_median_seconds'] * 1000:.0f} ms"
+          " (information)")
+
+    calls = results["aws_calls"] = aws_calls(args.complaints)
+    print(f"AWS calls:  first complaint {calls['first_complaint_total']}: "
+          + ", ".join(f"{op} {c}" for op, c in calls["first_complaint_calls"].items()))
+    print(f"            next {args.complaints - 1} complaints: "
+          + ", ".join(f"{op} {c}" for op, c in calls["warm_calls_total_by_operation"].items()))
+    print(f"            {calls['warm_calls_per_complaint']:.2f} calls per complaint warm "
+          f"(target <= {CALLS_TARGET:g}) {'OK' if calls['met'] else 'MISSED'}")
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(f"written to {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+    return 0 if cs["met"] and calls["met"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

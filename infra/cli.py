@@ -1,0 +1,80 @@
+"""The ``complaints`` command: the local stack and developer tools.
+
+Each subcommand imports what it needs only when it runs, so ``complaints --help`` and
+``complaints token`` stay quick. Later subcommands (model, report, loadtest) plug in the same way:
+a ``_add_<name>`` function declaring the arguments and a ``_<name>`` function doing the work.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Sequence
+
+ROLES = ("agent", "lead", "manager", "admin", "auditor")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from infra.local_stack import StackOptions, run
+
+    options = StackOptions()
+    if args.moto_port:
+        options.moto_port = args.moto_port
+    if args.api_port:
+        options.api_port = args.api_port
+    if args.stage:
+        options.stage = args.stage
+    return run(options)
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="start the local stack (AWS endpoint, API, event pump) until Ctrl-C",
+                       description="Start moto, the resources from infra/resources.yaml, the HTTP API "
+                                   "and the event pump on 127.0.0.1, in one process.")
+    p.add_argument("--moto-port", type=int, help="AWS endpoint port (env MOTO_PORT, default 4566)")
+    p.add_argument("--api-port", type=int, help="HTTP API port (env API_PORT, default 8000)")
+    p.add_argument("--stage", help="stage name used in resource names (env STAGE, default dev)")
+    p.set_defaults(func=_run)
+
+
+def _token(args: argparse.Namespace) -> int:
+    from infra import devkeys
+
+    departments = args.department or []
+    print(devkeys.issue_token(role=args.role, departments=departments, name=args.name,
+                              ttl_minutes=args.ttl_minutes))
+    return 0
+
+
+def _add_token(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("token", help="print a staff JWT signed with the local stack's development key",
+                       description="Print a bearer token for the local staff API (RS256, issuer "
+                                   "complaints-local). Use it as 'Authorization: Bearer <token>'.")
+    p.add_argument("--role", required=True, choices=ROLES)
+    p.add_argument("--department", action="append", metavar="D",
+                   help="a department the person works in (repeatable)")
+    p.add_argument("--name", required=True, help='display name, e.g. "Li Wei"')
+    p.add_argument("--ttl-minutes", type=int, default=480, help="lifetime (default 480)")
+    p.set_defaults(func=_token)
+
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_run, _add_token]
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="complaints", description="Complaint management: local stack and tools. "
+                                "Files go to ./var (env COMPLAINTS_VAR_DIR).")
+    sub = p.add_subparsers(dest="command", metavar="<command>", required=True)
+    for add in SUBCOMMANDS:
+        add(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if getattr(args, "ttl_minutes", 1) <= 0:
+        parser().error("--ttl-minutes must be positive")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,245 @@
+"""``complaints run``: the whole system on 127.0.0.1 in one process, with no AWS account.
+
+1. moto's server is the AWS endpoint (``AWS_ENDPOINT_URL``), so the unchanged app and boto3 talk to it;
+2. the resources come from ``infra/resources.yaml`` -- the template that deploys to AWS -- through
+   moto's CloudFormation, with its gaps filled in one place (:func:`adapt_template_for_moto`);
+3. the stack outputs become the environment the app reads (``shared.config``), plus the development
+   JWKS that staff tokens are checked against (``infra.devkeys``);
+4. the Chalice app serves HTTP in-process (Chalice's local server, threaded);
+5. the event pump runs the app's queue consumers and schedules (``infra.event_pump``).
+
+Everything stops on Ctrl-C or SIGTERM. While the stack is up, ``var/local-stack.json`` says where
+everything is (the e2e tests and other tools read it).
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+
+from infra import devkeys
+from infra.moto_stack import create_resources, env_name
+
+log = logging.getLogger("infra.local_stack")
+STATE_FILE = "local-stack.json"
+
+
+@dataclass
+class StackOptions:
+    host: str = "127.0.0.1"
+    moto_port: int = field(default_factory=lambda: int(os.environ.get("MOTO_PORT") or 4566))
+    api_port: int = field(default_factory=lambda: int(os.environ.get("API_PORT") or 8000))
+    stage: str = field(default_factory=lambda: os.environ.get("STAGE") or "dev")
+    var_dir: Path = field(default_factory=devkeys.var_dir)
+
+    @property
+    def aws_endpoint(self) -> str:
+        return f"http://{self.host}:{self.moto_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.api_port}"
+
+
+# -- the process ----------------------------------------------------------------------------------
+def _ensure_free(host: str, port: int, what: str) -> None:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise SystemExit(f"{what} port {port} on {host} is in use; choose another "
+                             f"({'MOTO_PORT' if what == 'AWS endpoint' else 'API_PORT'}=... or a flag)") from None
+
+
+class LocalStack:
+    """Starts the parts in order and stops them in reverse (each start registers its stop)."""
+
+    def __init__(self, options: StackOptions):
+        self.options = options
+        self.env: dict[str, str] = {}
+        self.pump: Any = None
+        self._stops: list[tuple[str, Callable[[], None]]] = []
+
+    def start(self) -> None:
+        o = self.options
+        _ensure_free(o.host, o.moto_port, "AWS endpoint")
+        _ensure_free(o.host, o.api_port, "API")
+        self._start_aws()
+        self._create_resources()
+        self._start_api()
+        self._start_pump()
+        # Extension point: the SMTP listener (127.0.0.1:2525, storing each message in the inbound-mail
+        # bucket and sending the S3 notification as SES would) starts here and registers its stop.
+        self._write_state()
+
+    def _start_aws(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        o = self.options
+        os.environ.update({
+            "AWS_ENDPOINT_URL": o.aws_endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled", "STAGE": o.stage,
+        })
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        os.environ.pop("AWS_PROFILE", None)
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = region
+        moto = ThreadedMotoServer(ip_address=o.host, port=o.moto_port, verbose=False)
+        moto.start()
+        self._stops.append(("AWS endpoint", moto.stop))  # werkzeug closes the socket as it stops
+        log.info("moto server on %s", o.aws_endpoint)
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.session.Session().client(service, region_name=os.environ["AWS_REGION"])
+
+    def _create_resources(self) -> None:
+        o = self.options
+        outputs = create_resources(self.client, o.stage, os.environ["AWS_REGION"])
+        key = devkeys.ensure_dev_key(o.var_dir / "dev-keys")
+        self.env = {env_name(k): v for k, v in outputs.items()}
+        self.env.update(JWKS_PATH=str(key.jwks_path), JWT_ISSUER=devkeys.ISSUER, STAGE=o.stage)
+        os.environ.update(self.env)
+        from shared.aws import reset_clients
+        from shared.config import reset_settings
+
+        reset_settings()
+        reset_clients()
+        log.info("stack complaints-%s created: %s", o.stage, ", ".join(f"{k}={v}" for k, v in outputs.items()))
+
+    def _start_api(self) -> None:
+        from chalice.config import Config
+        from chalice.local import ChaliceRequestHandler, create_local_server
+
+        from functions.app import app
+
+        class RequestHandler(ChaliceRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib's name)
+                logging.getLogger("infra.api").info(format, *args)
+
+        o = self.options
+        config = Config.create(chalice_stage=o.stage, app_name=app.app_name, lambda_timeout=30,
+                               lambda_memory_size=512)
+        # create_local_server makes app.current_request per-thread (the server is threaded) but takes no
+        # handler class, so the request logger is swapped in afterwards.
+        server = create_local_server(app, config, o.host, o.api_port)
+        server.server.RequestHandlerClass = functools.partial(RequestHandler, app_object=app, config=config)
+        thread = threading.Thread(target=server.server.serve_forever, kwargs={"poll_interval": 0.2},
+                                  name="api", daemon=True)
+        thread.start()
+
+        def stop() -> None:
+            server.server.shutdown()
+            server.server.server_close()
+            thread.join(5)
+
+        self._stops.append(("API", stop))
+        self.app = app
+
+    def _start_pump(self) -> None:
+        from infra.event_pump import EventPump
+
+        self.pump = EventPump(self.app, self.client("sqs"), stage=self.options.stage,
+                              region=os.environ["AWS_REGION"])
+        self.pump.start()
+        self._stops.append(("event pump", self.pump.stop))
+
+    def _write_state(self) -> None:
+        o = self.options
+        state = {"pid": os.getpid(), "api_url": o.api_url, "aws_endpoint": o.aws_endpoint,
+                 "region": os.environ["AWS_REGION"], "env": self.env}
+        path = o.var_dir / STATE_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".tmp")  # renamed into place: readers never see half a file
+        partial.write_text(json.dumps(state, indent=2), encoding="utf-8")
+        partial.replace(path)
+        self._stops.append(("state file", lambda: path.unlink(missing_ok=True)))
+
+    def stop(self) -> None:
+        while self._stops:
+            name, stop = self._stops.pop()
+            try:
+                stop()
+            except Exception:
+                log.exception("stopping the %s failed", name)
+
+    def banner(self) -> str:
+        o, e = self.options, self.env
+        pump = self.pump
+        sources = [f"{s.name} ({s.queue or s.queue_arn})" for s in pump.sqs_sources()] + [
+            f"{s.name} ({s.schedule_expression})" for s in pump.schedules()]
+        return "\n".join([
+            f"Complaints local stack is up (stage {o.stage})",
+            f"  Complaint form  {o.api_url}/",
+            f"  Tracking page   {o.api_url}/track",
+            f"  API base        {o.api_url}   (staff API under /staff, Authorization: Bearer <token>)",
+            f"  AWS endpoint    {o.aws_endpoint}   (moto; key testing/testing, region {os.environ['AWS_REGION']})",
+            f"  Resources       table {e.get('TABLE_NAME')}, bucket {e.get('ATTACHMENTS_BUCKET')}, "
+            f"bus {e.get('EVENT_BUS_NAME')}",
+            f"  Event pump      {', '.join(sources) or 'nothing to pump'}",
+            '  Staff token     complaints token --role agent --department quality --name "Li Wei"',
+            "Press Ctrl-C to stop.",
+        ])
+
+
+class _Once(logging.Filter):
+    """Drops repeats (moto warns about each skipped resource every time it reads the stack)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        first = message not in self._seen
+        self._seen.add(message)
+        return first
+
+
+def _quiet_libraries() -> None:
+    """Keep the stack's own output readable: one line per API request and per pumped event."""
+    import warnings
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, datefmt="%H:%M:%S",
+                        format="%(asctime)s %(levelname)-5s %(name)s: %(message)s")
+    for name in ("werkzeug", "botocore", "boto3", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("moto").addFilter(_Once())
+    warnings.filterwarnings("ignore", message=r"Tried to parse .* not supported", category=UserWarning)
+
+
+def run(options: StackOptions) -> int:
+    """Start everything, print the banner, wait for Ctrl-C / SIGTERM, stop everything; exit code 0."""
+    _quiet_libraries()
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stopping.set()
+        signal.signal(signum, signal.SIG_DFL)  # a second Ctrl-C kills at once
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    stack = LocalStack(options)
+    try:
+        stack.start()
+        if not stopping.is_set():
+            print(stack.banner(), flush=True)
+        while not stopping.is_set():  # sleep, not Event.wait: a signal handler must not meet a held lock
+            time.sleep(0.2)
+    finally:
+        log.info("stopping")
+        stack.stop()
+    log.info("stopped")
+    return 0

@@ -1,0 +1,169 @@
+"""The local stack end to end, over real HTTP: what a customer and a staff member would do.
+
+One stack serves the module (the session fixture ``local_stack``); the last test starts its own to
+press Ctrl-C on it.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.e2e
+
+EMAIL = "wang.fang.e2e@example.com"
+PHONE = "+8613800138000"
+# A 1x1 PNG.
+PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+
+
+def complaint(**overrides):
+    body = {
+        "title": "Kettle leaks",
+        "description": "The kettle I bought last week leaks from the base after two days of use.",
+        "customer": {"name": "Wang Fang", "email": EMAIL, "phone": PHONE, "preferred_language": "zh"},
+        "product": {"name": "Electric kettle", "sku": "EK-200", "batch": "B2024-07", "order_id": "SO-1001"},
+        "channel": "web",
+    }
+    body.update(overrides)
+    return body
+
+
+def submit(stack, **overrides):
+    response = requests.post(f"{stack.api_url}/complaints", json=complaint(**overrides), timeout=10)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@pytest.fixture(scope="module")
+def received(local_stack):
+    """One complaint submitted through the API, shared by the checks that read it back."""
+    return submit(local_stack)
+
+
+def test_pages_are_served(local_stack):
+    for path in ("/", "/track"):
+        response = requests.get(local_stack.api_url + path, timeout=10)
+        assert response.status_code == 200, path
+        assert response.headers["Content-Type"].startswith("text/html")
+
+
+def test_submit_and_track(local_stack, received):
+    assert received["status"] == "received"
+    assert received["complaint_id"] and received["tracking_token"] and received["received_at"]
+
+    url = f"{local_stack.api_url}/complaints/{received['complaint_id']}"
+    tracked = requests.get(url, headers={"X-Tracking-Token": received["tracking_token"]}, timeout=10)
+    assert tracked.status_code == 200, tracked.text
+    assert tracked.json()["complaint_id"] == received["complaint_id"]
+    assert tracked.json()["status"] == "received"
+    assert EMAIL not in tracked.text
+
+    wrong = requests.get(url, headers={"X-Tracking-Token": "not-the-token"}, timeout=10)
+    assert wrong.status_code == 404
+
+
+def test_attachment_upload_through_presigned_form(local_stack):
+    asked = requests.post(f"{local_stack.api_url}/complaints/attachments", timeout=10,
+                          json={"filename": "leak.png", "content_type": "image/png", "size": len(PNG)})
+    assert asked.status_code == 201, asked.text
+    offer = asked.json()
+    assert offer["attachment_id"].startswith("att_") and offer["max_bytes"] > 0
+    upload = offer["upload"]
+    assert upload["url"].startswith(local_stack.aws_endpoint + "/")  # moto, path-style
+
+    # The browser form on the API origin posts across origins: the bucket's CORS must allow it.
+    origin = local_stack.api_url
+    preflight = requests.options(upload["url"], timeout=10, headers={
+        "Origin": origin, "Access-Control-Request-Method": "POST"})
+    assert preflight.status_code == 200
+    assert preflight.headers.get("Access-Control-Allow-Origin") in (origin, "*")
+    posted = requests.post(upload["url"], data=upload["fields"], headers={"Origin": origin}, timeout=10,
+                           files={upload.get("file_field", "file"): ("leak.png", PNG, "image/png")})
+    assert posted.status_code in (200, 201, 204), posted.text
+
+    receipt = submit(local_stack, attachment_ids=[offer["attachment_id"]])
+    s3 = local_stack.client("s3")
+    key = upload["fields"]["key"]
+    assert s3.get_object(Bucket=local_stack.env["ATTACHMENTS_BUCKET"], Key=key)["Body"].read() == PNG
+
+    token = local_stack.token(role="admin", departments=["quality"])
+    detail = requests.get(f"{local_stack.api_url}/staff/complaints/{receipt['complaint_id']}", timeout=10,
+                          headers={"Authorization": f"Bearer {token}"})
+    assert detail.status_code == 200, detail.text
+    assert offer["attachment_id"] in detail.text
+
+
+def test_staff_list_needs_a_valid_token(local_stack, received):
+    url = f"{local_stack.api_url}/staff/complaints"
+    assert requests.get(url, timeout=10).status_code == 401
+    assert requests.get(url, headers={"Authorization": "Bearer not.a.jwt"}, timeout=10).status_code == 401
+
+    token = local_stack.token(role="agent", departments=["quality"], name="Li Wei")
+    listed = requests.get(url, params={"limit": 100}, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert listed.status_code == 200, listed.text
+    assert received["complaint_id"] in [c["complaint_id"] for c in listed.json()["complaints"]]
+    assert EMAIL not in listed.text
+
+
+def test_stored_case_keeps_contact_data_encrypted(local_stack, received):
+    item = local_stack.client("dynamodb").get_item(
+        TableName=local_stack.env["TABLE_NAME"],
+        Key={"PK": {"S": f"CASE#{received['complaint_id']}"}, "SK": {"S": "CASE"}})["Item"]
+    everything = json.dumps(item, default=lambda v: v.decode("latin-1") if isinstance(v, bytes) else str(v))
+    for secret in (EMAIL, EMAIL.split("@")[0], PHONE):
+        assert secret not in everything
+
+
+def test_complaint_received_event_reaches_the_router_queue(local_stack, received):
+    from functions.app import app
+
+    router_queue = local_stack.env["ROUTER_QUEUE_URL"].rsplit("/", 1)[-1]
+    if any(getattr(s, "queue", None) == router_queue for s in app.event_sources):
+        pytest.skip("the router consumes this queue now: check the routed case instead")
+    sqs = local_stack.client("sqs")
+    details = []
+    for _ in range(3):  # a few receives only: each one counts towards the redrive limit
+        messages = sqs.receive_message(QueueUrl=local_stack.env["ROUTER_QUEUE_URL"], MaxNumberOfMessages=10,
+                                       WaitTimeSeconds=1, VisibilityTimeout=0).get("Messages", [])
+        details += [json.loads(m["Body"]) for m in messages]
+        if any(d["detail"].get("complaint_id") == received["complaint_id"] for d in details):
+            break
+    event = next(d for d in details if d["detail"].get("complaint_id") == received["complaint_id"])
+    assert event["source"] == "complaints.intake" and event["detail-type"] == "ComplaintReceived"
+    assert EMAIL not in json.dumps(event)
+
+
+def test_resources_are_what_the_template_declares(local_stack):
+    kms = local_stack.client("kms")
+    assert kms.describe_key(KeyId=local_stack.env["LOOKUP_KEY_ID"])["KeyMetadata"]["KeySpec"] == "HMAC_256"
+    assert kms.describe_key(KeyId=local_stack.env["PII_KEY_ID"])["KeyMetadata"]["KeySpec"] == "SYMMETRIC_DEFAULT"
+    table = local_stack.client("dynamodb").describe_table(TableName=local_stack.env["TABLE_NAME"])["Table"]
+    assert {"ByStatus", "PendingEvents"} <= {g["IndexName"] for g in table["GlobalSecondaryIndexes"]}
+    rules = local_stack.client("s3").get_bucket_cors(Bucket=local_stack.env["ATTACHMENTS_BUCKET"])["CORSRules"]
+    assert "POST" in rules[0]["AllowedMethods"]
+    redrive = local_stack.client("sqs").get_queue_attributes(
+        QueueUrl=local_stack.env["ROUTER_QUEUE_URL"], AttributeNames=["RedrivePolicy"])["Attributes"]
+    assert json.loads(redrive["RedrivePolicy"])["deadLetterTargetArn"].endswith("-router-dlq")
+
+
+def test_event_pump_runs_the_schedules(local_stack):
+    # The fixture sets SCHEDULE_SPEEDUP=60, so "rate(1 minute)" fires about every second.
+    deadline = time.monotonic() + 10
+    while "publish_pending_events <- schedule" not in local_stack.output() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "publish_pending_events <- schedule" in local_stack.output()
+    assert "scheduled publish_pending_events raised" not in local_stack.output()
+
+
+def test_ctrl_c_stops_everything(local_stack_factory):
+    stack = local_stack_factory()
+    assert requests.get(stack.api_url + "/", timeout=10).status_code == 200
+
+    stack.stop_and_check()  # exit code 0 within 15 s, no child process left, both ports closed
+
+    assert not (stack.var_dir / "local-stack.json").exists()
+    assert "Traceback" not in stack.output()
