@@ -268,3 +268,14 @@ def test_prod_package_consumes_the_prod_queue_when_app_names_queues_by_stage(tmp
 def test_a_queue_name_fixed_to_another_stage_is_refused(tmp_path):
     with pytest.raises(package.PackagingError, match="complaints-dev-router"):
         _build_variant(tmp_path, SQS_PROBE, "prod")
+
+
+def test_api_gateway_refusals_use_the_error_format_and_throttling_is_429(built):
+    resources = built.template()["Resources"]
+    responses = {r["Properties"]["ResponseType"]: r["Properties"] for r in resources.values()
+                 if r["Type"] == "AWS::ApiGateway::GatewayResponse"}
+    assert responses["THROTTLED"]["StatusCode"] == "429"
+    for props in responses.values():
+        body = json.loads(props["ResponseTemplates"]["application/json"].replace("$context.error.messageString", "x"))
+        assert set(body) == {"error", "message", "details"}
+    assert resources["RestAPI"]["Properties"]["MethodSettings"][0]["ThrottlingRateLimit"] > 0
