@@ -6,10 +6,13 @@ The Powertools service name differs from the Chalice app name on purpose: both u
 """
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
-SERVICE = "complaints-service"
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "complaints-service"
+if SERVICE == "complaints":  # the Chalice app's own logger name: never share it
+    SERVICE = "complaints-service"
 _lock = threading.Lock()
 _logger: Any = None
 

@@ -142,7 +142,7 @@ def test_functions_get_resource_environment_from_globals(built):
     assert {"APIHandler", "PublishPendingEvents"} <= set(functions)
     for fn in functions.values():
         own = fn["Properties"]["Environment"]["Variables"]  # from .chalice/config.json
-        assert own["STAGE"] == "dev" and own["POWERTOOLS_SERVICE_NAME"] == "complaints"
+        assert own["STAGE"] == "dev" and own["POWERTOOLS_SERVICE_NAME"] == "complaints-service"
         assert fn["Properties"]["Tracing"] == "Active"
 
 
