@@ -36,6 +36,31 @@ class Settings(BaseModel):
     outbox_grace_seconds: int = Field(60, alias="OUTBOX_GRACE_SECONDS", ge=0)
     max_request_bytes: int = Field(256 * 1024, alias="MAX_REQUEST_BYTES", gt=0)
 
+    # email intake and notifications (optional for functions that do not use them)
+    inbound_mail_bucket: str | None = Field(None, alias="INBOUND_MAIL_BUCKET")
+    email_intake_queue_url: str | None = Field(None, alias="EMAIL_INTAKE_QUEUE_URL")
+    sender_address: str = Field("complaints@example.com", alias="SENDER_ADDRESS",
+                                description="verified SES identity our emails come from")
+    sender_name: str = Field("Customer Care / 客户服务", alias="SENDER_NAME")
+    ses_configuration_set: str | None = Field(None, alias="SES_CONFIGURATION_SET")
+    public_base_url: str = Field("http://127.0.0.1:8000", alias="PUBLIC_BASE_URL",
+                                 description="where customers open the tracking page")
+    max_cases_per_sender_per_hour: int = Field(5, alias="MAX_CASES_PER_SENDER_PER_HOUR", gt=0)
+    first_response_hours: int = Field(24, alias="FIRST_RESPONSE_HOURS", gt=0)
+    default_language: str = Field("en", alias="DEFAULT_LANGUAGE", pattern="^(zh|en)$")
+    max_email_bytes: int = Field(40 * 1024 * 1024, alias="MAX_EMAIL_BYTES", gt=0)
+
+    @property
+    def mail_domain(self) -> str:
+        """The domain of our Message-IDs (replies reference them)."""
+        return self.sender_address.rpartition("@")[2] or "complaints.invalid"
+
+    def required(self, name: str) -> str:
+        value = getattr(self, name)
+        if not value:
+            raise ConfigurationError(f"{name.upper()} is not set for this function")
+        return value
+
 
 @lru_cache(maxsize=1)
 def settings() -> Settings:

@@ -215,7 +215,7 @@ class Complaint(BaseModel):
     occurred_at: datetime | date | None = None
     received_at: datetime
     updated_at: datetime
-    tracking_token_hash: str
+    tracking_token_hashes: list[str]  # one per token given out (form answer, acknowledgement)
     category: str | None = None
     department: str | None = None
     priority: str | None = None

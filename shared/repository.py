@@ -128,6 +128,7 @@ class ComplaintRepository:
             "received_key": received_key,
             "received_month": "MONTH#" + data["received_at"][:7],
             "contact_hashes": hashes or None,
+            "tracking_token_hashes": set(c.tracking_token_hashes) or None,
         }
         if c.customer is not None:
             item["customer_enc"] = self._cipher.encrypt(
@@ -368,7 +369,7 @@ class ComplaintRepository:
             item.pop("contact_hashes", None)
         sets, names, values = [], {}, {":expected": expected_version}
         for i, (k, v) in enumerate(_drop_none(item).items()):
-            if k in ("PK", "SK"):
+            if k in ("PK", "SK", "tracking_token_hashes"):  # tokens are only ever added (add_tracking_token)
                 continue
             names[f"#a{i}"], values[f":v{i}"] = k, v
             sets.append(f"#a{i} = :v{i}")
@@ -386,6 +387,15 @@ class ComplaintRepository:
             if error_code(exc) == "TransactionCanceledException":
                 raise StaleVersion(complaint.complaint_id) from None
             raise
+
+    def add_tracking_token(self, complaint_id: str, token_hash: str) -> None:
+        """Another token for the same case (e.g. the one in the acknowledgement); the case's version
+        does not change, so this never conflicts with a handler's transition."""
+        self._db.update_item(
+            TableName=self._table, Key=self._dump({"PK": f"{CASE}#{complaint_id}", "SK": CASE}),
+            UpdateExpression="ADD tracking_token_hashes :h", ConditionExpression="attribute_exists(PK)",
+            ExpressionAttributeValues={":h": {"SS": [token_hash]}},
+        )
 
     # -- attachments ---------------------------------------------------------------------------
     def record_attachment_upload(self, upload: AttachmentUpload) -> None:

@@ -77,8 +77,9 @@ def track_complaint(request: Any, complaint_id: str):
         raise ApiError(400, "invalid_complaint_number", str(exc),
                        [{"field": "complaint_id", "problem": str(exc)}]) from None
     found = complaint_repository().get(number)
-    stored_hash = found[0].tracking_token_hash if found else None
+    token = header(request, "X-Tracking-Token")
     # compared even when the case does not exist, so both answers take the same time
-    if not tracking_token_matches(header(request, "X-Tracking-Token"), stored_hash) or found is None:
+    matches = [tracking_token_matches(token, h) for h in (found[0].tracking_token_hashes if found else [None])]
+    if found is None or not any(matches):
         raise ApiError(404, "not_found", "no complaint with this number and tracking token")
     return json_response(customer_view(*found))

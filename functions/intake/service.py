@@ -167,5 +167,5 @@ class Intake:
             occurred_at=s.occurred_at,
             received_at=now,
             updated_at=now,
-            tracking_token_hash=hash_tracking_token(token),
+            tracking_token_hashes=[hash_tracking_token(token)],
         )
