@@ -3,9 +3,13 @@
 Handler modules are imported inside the functions, so importing this module (which Lambda does on
 every cold start, and Chalice at package time) costs little more than importing Chalice itself.
 """
+import os
+
 from chalice import Chalice
 
 app = Chalice(app_name="complaints")
+# Queue names carry the stage; Chalice sets the stage's environment before importing this module.
+STAGE = os.environ.get("STAGE", "dev")
 
 # Accepted so that a wrong Content-Type still gets our JSON error instead of API Gateway's 415.
 BODY_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded",
@@ -62,7 +66,39 @@ def get_complaint_for_staff(complaint_id):
     return api.get_complaint(app.current_request, complaint_id)
 
 
+@app.route("/staff/quarantine", methods=["GET"])
+def list_quarantined_mail():
+    from functions.staff import quarantine
+    return quarantine.list_messages(app.current_request)
+
+
+@app.route("/staff/quarantine/{quarantine_id}", methods=["GET"])
+def get_quarantined_mail(quarantine_id):
+    from functions.staff import quarantine
+    return quarantine.get_message(app.current_request, quarantine_id)
+
+
+@app.route("/staff/quarantine/{quarantine_id}/redrive", methods=["POST"], content_types=BODY_TYPES)
+def redrive_quarantined_mail(quarantine_id):
+    from functions.staff import quarantine
+    return quarantine.redrive(app.current_request, quarantine_id)
+
+
 # -- events --------------------------------------------------------------------------------------
+@app.on_sqs_message(queue=f"complaints-{STAGE}-email-intake", batch_size=5)
+def take_in_email(event):
+    """Raw messages stored by SES's receipt rule (or the local SMTP listener) in the inbound bucket."""
+    from functions.intake import mail_handler
+    return mail_handler.handle(event)
+
+
+@app.on_sqs_message(queue=f"complaints-{STAGE}-notifier", batch_size=10)
+def notify_customer(event):
+    """Acknowledgements to the customer (email or SMS) for ComplaintReceived and CustomerReplied."""
+    from functions.notifier import handlers
+    return handlers.handle(event)
+
+
 @app.schedule("rate(1 minute)")
 def publish_pending_events(event):
     """The outbox: re-publishes ComplaintReceived for cases whose publish failed after the write."""

@@ -21,6 +21,8 @@ def _run(args: argparse.Namespace) -> int:
         options.moto_port = args.moto_port
     if args.api_port:
         options.api_port = args.api_port
+    if args.smtp_port:
+        options.smtp_port = args.smtp_port
     if args.stage:
         options.stage = args.stage
     return run(options)
@@ -32,6 +34,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                                    "and the event pump on 127.0.0.1, in one process.")
     p.add_argument("--moto-port", type=int, help="AWS endpoint port (env MOTO_PORT, default 4566)")
     p.add_argument("--api-port", type=int, help="HTTP API port (env API_PORT, default 8000)")
+    p.add_argument("--smtp-port", type=int, help="SMTP listener port (env SMTP_PORT, default 2525)")
     p.add_argument("--stage", help="stage name used in resource names (env STAGE, default dev)")
     p.set_defaults(func=_run)
 
@@ -57,7 +60,33 @@ def _add_token(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_token)
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_run, _add_token]
+def _mail_parse(args: argparse.Namespace) -> int:
+    import os
+
+    from functions.intake.mail.cli import run
+
+    own = args.own_address or [a for a in [os.environ.get("SENDER_ADDRESS")] if a]
+    return run(args.files, own_addresses=own)
+
+
+def _add_mail(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("mail", help="email intake tools (offline)",
+                       description="Email intake tools that need no AWS account.")
+    mail = p.add_subparsers(dest="mail_command", metavar="<mail command>", required=True)
+    q = mail.add_parser("parse", help="print one JSON line per message: outcome, reason, sender, text...",
+                        description="Parse raw messages (.eml) as the email intake does and print, for each, "
+                                    "one JSON line: outcome (new/reply/ignore/quarantine), reason, from, subject, "
+                                    "cleaned text, attachments, message_id, language, defects, parse_ms. "
+                                    "A folder stands for the files under it; '-' reads standard input. "
+                                    "Exits 0 whatever the messages hold.")
+    q.add_argument("files", nargs="+", metavar="FILE")
+    q.add_argument("--own-address", action="append", metavar="ADDR",
+                   help="an address our mail comes from: mail from it is a loop (repeatable; "
+                        "default env SENDER_ADDRESS)")
+    q.set_defaults(func=_mail_parse)
+
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_run, _add_token, _add_mail]
 
 
 def parser() -> argparse.ArgumentParser:

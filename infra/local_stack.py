@@ -39,6 +39,7 @@ class StackOptions:
     host: str = "127.0.0.1"
     moto_port: int = field(default_factory=lambda: int(os.environ.get("MOTO_PORT") or 4566))
     api_port: int = field(default_factory=lambda: int(os.environ.get("API_PORT") or 8000))
+    smtp_port: int = field(default_factory=lambda: int(os.environ.get("SMTP_PORT") or 2525))
     stage: str = field(default_factory=lambda: os.environ.get("STAGE") or "dev")
     var_dir: Path = field(default_factory=devkeys.var_dir)
 
@@ -59,7 +60,7 @@ def _ensure_free(host: str, port: int, what: str) -> None:
             probe.bind((host, port))
         except OSError:
             raise SystemExit(f"{what} port {port} on {host} is in use; choose another "
-                             f"({'MOTO_PORT' if what == 'AWS endpoint' else 'API_PORT'}=... or a flag)") from None
+                             f"({ {'AWS endpoint': 'MOTO_PORT', 'API': 'API_PORT'}.get(what, 'SMTP_PORT')}=... or a flag)") from None
 
 
 class LocalStack:
@@ -75,12 +76,14 @@ class LocalStack:
         o = self.options
         _ensure_free(o.host, o.moto_port, "AWS endpoint")
         _ensure_free(o.host, o.api_port, "API")
+        _ensure_free(o.host, o.smtp_port, "SMTP")
         self._start_aws()
         self._create_resources()
+        from infra import local_outbox  # every email and SMS the app sends also lands in var/outbox/
+        self._stops.append(("outbox", local_outbox.install(o.var_dir / "outbox", self.client)))
         self._start_api()
         self._start_pump()
-        # Extension point: the SMTP listener (127.0.0.1:2525, storing each message in the inbound-mail
-        # bucket and sending the S3 notification as SES would) starts here and registers its stop.
+        self._start_smtp()
         self._write_state()
 
     def _start_aws(self) -> None:
@@ -110,7 +113,8 @@ class LocalStack:
         outputs = create_resources(self.client, o.stage, os.environ["AWS_REGION"])
         key = devkeys.ensure_dev_key(o.var_dir / "dev-keys")
         self.env = {env_name(k): v for k, v in outputs.items()}
-        self.env.update(JWKS_PATH=str(key.jwks_path), JWT_ISSUER=devkeys.ISSUER, STAGE=o.stage)
+        self.env.update(JWKS_PATH=str(key.jwks_path), JWT_ISSUER=devkeys.ISSUER, STAGE=o.stage,
+                        PUBLIC_BASE_URL=o.api_url)
         os.environ.update(self.env)
         from shared.aws import reset_clients
         from shared.config import reset_settings
@@ -148,6 +152,14 @@ class LocalStack:
         self._stops.append(("API", stop))
         self.app = app
 
+    def _start_smtp(self) -> None:
+        from infra.smtp_listener import SmtpListener
+
+        o = self.options
+        listener = SmtpListener(self.client("s3"), self.env["INBOUND_MAIL_BUCKET"], o.host, o.smtp_port)
+        listener.start()
+        self._stops.append(("SMTP listener", listener.stop))
+
     def _start_pump(self) -> None:
         from infra.event_pump import EventPump
 
@@ -183,6 +195,7 @@ class LocalStack:
         return "\n".join([
             f"Complaints local stack is up (stage {o.stage})",
             f"  Complaint form  {o.api_url}/",
+            f"  Email intake    smtp://{o.host}:{o.smtp_port}   (any recipient; e.g. python -m smtplib, swaks)",
             f"  Tracking page   {o.api_url}/track",
             f"  API base        {o.api_url}   (staff API under /staff, Authorization: Bearer <token>)",
             f"  AWS endpoint    {o.aws_endpoint}   (moto; key testing/testing, region {os.environ['AWS_REGION']})",

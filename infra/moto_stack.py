@@ -83,10 +83,15 @@ def adapt_template_for_moto(template: dict[str, Any], names: dict[str, str]) -> 
     * a KMS key with a ``KeySpec`` (the HMAC look-up key): moto ignores KeySpec and would make a
       symmetric key, so the key leaves the template and is created through the KMS API; outputs
       naming it are filled in from there;
+    * ``AWS::SES::ConfigurationSet`` is unknown to moto's CloudFormation: it is created through the SES
+      v2 API, and outputs naming it get its name;
     * a bucket's ``CorsConfiguration`` is not applied: it is put through the S3 API (the browser
       form uploads straight to the bucket);
-    * ``AWS::SQS::QueuePolicy`` is unsupported (moto warns); moto enforces no queue policy, so nothing
-      is lost. Later: a bucket's ``NotificationConfiguration`` is not wired either (inbound mail).
+    * a bucket's ``NotificationConfiguration`` is not wired: it is put through the S3 API, whose
+      notifications moto does deliver (the inbound-mail bucket -> email intake queue);
+    * ``AWS::SQS::QueuePolicy``, ``AWS::S3::BucketPolicy`` and the SES receipt rule set and rule are
+      skipped (moto warns): moto enforces no resource policy and never receives mail, so nothing is
+      lost; locally the SMTP listener stands in for SES's receipt rule.
     """
     template = copy.deepcopy(template)
     resources, outputs = template["Resources"], template.setdefault("Outputs", {})
@@ -101,8 +106,18 @@ def adapt_template_for_moto(template: dict[str, Any], names: dict[str, str]) -> 
             follow_ups.append(functools.partial(_create_key, props, named))
         elif resource["Type"] == "AWS::KMS::Key" and isinstance(props.get("KeyPolicy"), dict):
             props["KeyPolicy"] = json.dumps(resolve(props["KeyPolicy"], names))
-        elif resource["Type"] == "AWS::S3::Bucket" and "CorsConfiguration" in props:
-            follow_ups.append(functools.partial(_put_bucket_cors, logical_id, resolve(props["CorsConfiguration"], names)))
+        elif resource["Type"] == "AWS::SES::ConfigurationSet":
+            del resources[logical_id]
+            removed.append(logical_id)
+            named = {key: outputs.pop(key)["Value"] for key in list(outputs) if _mentions(outputs[key], logical_id)}
+            follow_ups.append(functools.partial(_create_configuration_set, resolve(props, names), named))
+        elif resource["Type"] == "AWS::S3::Bucket":
+            if "CorsConfiguration" in props:
+                follow_ups.append(functools.partial(_put_bucket_cors, logical_id,
+                                                    resolve(props["CorsConfiguration"], names)))
+            if "NotificationConfiguration" in props:
+                follow_ups.append(functools.partial(_put_bucket_notifications, logical_id,
+                                                    props.pop("NotificationConfiguration")))
     for logical_id in removed:
         users = [r for r, res in resources.items() if _mentions(res, logical_id)]
         if users:
@@ -118,12 +133,43 @@ def _create_key(props: dict[str, Any], outputs: dict[str, Any], client: Callable
     return {key: meta["Arn"] if "Fn::GetAtt" in value else meta["KeyId"] for key, value in outputs.items()}
 
 
+def _create_configuration_set(props: dict[str, Any], outputs: dict[str, Any], client: Callable[[str], Any],
+                              physical: dict[str, str]) -> dict[str, str]:
+    """moto's CloudFormation has no SES configuration sets; its SES v2 API has (``Ref`` is the name)."""
+    client("sesv2").create_configuration_set(ConfigurationSetName=props["Name"])
+    return {key: props["Name"] for key in outputs}
+
+
 def _put_bucket_cors(logical_id: str, cors: dict[str, Any], client: Callable[[str], Any],
                      physical: dict[str, str]) -> dict[str, str]:
     renamed = {"Id": "ID", "MaxAge": "MaxAgeSeconds"}
     rules = [{renamed.get(k, k): v for k, v in rule.items()} for rule in cors["CorsRules"]]
     client("s3").put_bucket_cors(Bucket=physical[logical_id], CORSConfiguration={"CORSRules": rules})
     return {}
+
+
+def _put_bucket_notifications(logical_id: str, notifications: dict[str, Any], client: Callable[[str], Any],
+                              physical: dict[str, str]) -> dict[str, str]:
+    """S3 -> SQS notifications (moto's CloudFormation does not wire them; its S3 API does)."""
+    sqs = client("sqs")
+    queues = []
+    for config in notifications.get("QueueConfigurations", []):
+        queue = config["Queue"]
+        if isinstance(queue, dict) and "Fn::GetAtt" in queue:
+            url = sqs.get_queue_url(QueueName=_queue_name(physical[queue["Fn::GetAtt"][0]]))["QueueUrl"]
+            queue = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        entry: dict[str, Any] = {"QueueArn": queue, "Events": [config["Event"]]}
+        rules = config.get("Filter", {}).get("S3Key", {}).get("Rules")
+        if rules:
+            entry["Filter"] = {"Key": {"FilterRules": [{"Name": r["Name"], "Value": r["Value"]} for r in rules]}}
+        queues.append(entry)
+    client("s3").put_bucket_notification_configuration(
+        Bucket=physical[logical_id], NotificationConfiguration={"QueueConfigurations": queues})
+    return {}
+
+
+def _queue_name(physical_id: str) -> str:
+    return physical_id.rstrip("/").rsplit("/", 1)[-1]
 
 
 # -- the resources --------------------------------------------------------------------------------

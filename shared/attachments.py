@@ -108,6 +108,10 @@ class AttachmentStore:
             raise
         return StoredObject(size=int(head["ContentLength"]), content_type=normalize_content_type(head.get("ContentType", "")))
 
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        """Store a file the system received itself (e.g. an email attachment)."""
+        self._s3.put_object(Bucket=self._bucket, Key=key, Body=data, ContentType=content_type)
+
     def delete(self, key: str) -> None:
         self._s3.delete_object(Bucket=self._bucket, Key=key)
 

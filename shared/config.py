@@ -49,6 +49,9 @@ class Settings(BaseModel):
     first_response_hours: int = Field(24, alias="FIRST_RESPONSE_HOURS", gt=0)
     default_language: str = Field("en", alias="DEFAULT_LANGUAGE", pattern="^(zh|en)$")
     max_email_bytes: int = Field(40 * 1024 * 1024, alias="MAX_EMAIL_BYTES", gt=0)
+    sms_default_country_code: str | None = Field(None, alias="SMS_DEFAULT_COUNTRY_CODE", pattern=r"^[1-9][0-9]{0,2}$",
+                                                 description="country calling code for phone numbers given "
+                                                             "without one (e.g. 86); else such numbers get no SMS")
 
     @property
     def mail_domain(self) -> str:

@@ -36,6 +36,17 @@ class ComplaintReceived(BaseModel):
         )
 
 
+class CustomerReplied(BaseModel):
+    """The customer wrote again about a case (an email threaded onto it by the email intake)."""
+
+    event_id: str
+    complaint_id: str
+    message_id: str | None = None  # the customer's Message-ID header, so our answer can thread under it
+    received_at: str
+
+    detail_type: str = "CustomerReplied"
+
+
 class EventPublishFailed(Exception):
     pass
 
@@ -44,7 +55,7 @@ class EventPublisher:
     def __init__(self, events_client: Any, bus_name: str):
         self._events, self._bus = events_client, bus_name
 
-    def publish(self, event: ComplaintReceived) -> None:
+    def publish(self, event: ComplaintReceived | CustomerReplied) -> None:
         detail = event.model_dump(exclude={"detail_type"})
         out = self._events.put_events(Entries=[{
             "Source": SOURCE,

@@ -44,6 +44,14 @@ class StaleVersion(Exception):
     """The case changed since it was read (another handler or a repeated delivery won)."""
 
 
+class ConditionFailed(Exception):
+    """A condition of one of the extra operations given to ``save(also=...)`` failed."""
+
+    def __init__(self, indexes: list[int]):
+        super().__init__(f"conditions failed: {indexes}")
+        self.indexes = indexes
+
+
 class InvalidCursor(ValueError):
     pass
 
@@ -360,9 +368,12 @@ class ComplaintRepository:
                 raise
 
     # -- transitions ---------------------------------------------------------------------------
-    def save(self, complaint: Complaint, entries: Iterable[TimelineEntry], *, expected_version: int) -> None:
+    def save(self, complaint: Complaint, entries: Iterable[TimelineEntry], *, expected_version: int,
+             also: Iterable[dict[str, Any]] = ()) -> None:
         """Write a changed case (its version already raised) with its new timeline entries,
-        only if nobody changed it since ``expected_version`` was read."""
+        only if nobody changed it since ``expected_version`` was read. ``also`` adds raw
+        transaction operations (e.g. the mail log's record of the message that caused the change)
+        that succeed or fail with it."""
         hashes = self.contact_hashes(complaint.customer) if complaint.customer else None
         item = self._case_item(complaint, hashes or {})
         if complaint.customer is None:
@@ -381,12 +392,18 @@ class ComplaintRepository:
         }}]
         for i, entry in enumerate(entries):
             ops.append({"Put": {"TableName": self._table, "Item": self._dump(self._entry_item(complaint.complaint_id, entry, i))}})
+        first_also = len(ops)
+        ops.extend(also)
         try:
             self._db.transact_write_items(TransactItems=ops)
         except Exception as exc:
-            if error_code(exc) == "TransactionCanceledException":
-                raise StaleVersion(complaint.complaint_id) from None
-            raise
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            reasons = getattr(exc, "response", {}).get("CancellationReasons") or []
+            failed = [i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"]
+            if failed and failed[0] >= first_also:
+                raise ConditionFailed([i - first_also for i in failed]) from None
+            raise StaleVersion(complaint.complaint_id) from None
 
     def add_tracking_token(self, complaint_id: str, token_hash: str) -> None:
         """Another token for the same case (e.g. the one in the acknowledgement); the case's version
@@ -396,6 +413,21 @@ class ComplaintRepository:
             UpdateExpression="ADD tracking_token_hashes :h", ConditionExpression="attribute_exists(PK)",
             ExpressionAttributeValues={":h": {"SS": [token_hash]}},
         )
+
+    def add_timeline_entry(self, complaint_id: str, entry: TimelineEntry, *, key: str) -> bool:
+        """Add an entry that changes nothing else on the case (e.g. ``acknowledged``), once: its sort key
+        ``TL#<at>#<key>`` is deterministic, so a repeated call with the same entry writes nothing.
+        Returns False when the entry was there already."""
+        item = self._entry_item(complaint_id, entry, 0)
+        item["SK"] = f"TL#{item['at']}#{key}"
+        try:
+            self._db.put_item(TableName=self._table, Item=self._dump(item),
+                              ConditionExpression="attribute_not_exists(SK)")
+        except Exception as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     # -- attachments ---------------------------------------------------------------------------
     def record_attachment_upload(self, upload: AttachmentUpload) -> None:

@@ -16,10 +16,20 @@ def field_cipher() -> FieldCipher:
 
 
 @lru_cache(maxsize=1)
+def lookup_hasher() -> LookupHasher:
+    return LookupHasher(client("kms"), settings().lookup_key_id)
+
+
+@lru_cache(maxsize=1)
 def complaint_repository() -> ComplaintRepository:
-    s = settings()
-    return ComplaintRepository(client("dynamodb"), s.table_name, field_cipher(),
-                               LookupHasher(client("kms"), s.lookup_key_id))
+    return ComplaintRepository(client("dynamodb"), settings().table_name, field_cipher(), lookup_hasher())
+
+
+@lru_cache(maxsize=1)
+def mailbox() -> "Mailbox":
+    from shared.mailbox import Mailbox
+
+    return Mailbox(client("dynamodb"), settings().table_name, field_cipher(), lookup_hasher())
 
 
 @lru_cache(maxsize=1)
@@ -33,7 +43,7 @@ def reset() -> None:
     from shared.auth import verifier
     from shared.config import reset_settings
 
-    for factory in (field_cipher, complaint_repository, event_publisher, verifier):
+    for factory in (field_cipher, lookup_hasher, complaint_repository, mailbox, event_publisher, verifier):
         factory.cache_clear()
     reset_clients()
     reset_settings()

@@ -71,15 +71,18 @@ def aws(monkeypatch, signing_key) -> dict[str, str]:
 
 
 def _forget_cached_services() -> None:
+    """Every per-container cache holds clients of the previous test's moto: drop them all."""
+    import importlib
+
     from shared import store
 
     store.reset()
-    try:
-        from functions.intake import api
-
-        api.intake.cache_clear()
-    except ImportError:
-        pass
+    for module, factory in (("functions.intake.api", "intake"), ("functions.intake.mail_handler", "email_intake"),
+                            ("functions.notifier.handlers", "notifier")):
+        try:
+            getattr(importlib.import_module(module), factory).cache_clear()
+        except (ImportError, AttributeError):
+            pass
 
 
 @pytest.fixture

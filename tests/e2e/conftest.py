@@ -50,6 +50,7 @@ class LocalStackProcess:
     log_path: Path
     moto_port: int
     api_port: int
+    smtp_port: int = 0
     api_url: str = ""
     aws_endpoint: str = ""
     region: str = "us-east-1"
@@ -112,7 +113,7 @@ class LocalStackProcess:
             self.process.wait(5)
 
     def ports_closed(self) -> bool:
-        return port_is_closed(self.api_port) and port_is_closed(self.moto_port)
+        return all(port_is_closed(p) for p in (self.api_port, self.moto_port, self.smtp_port) if p)
 
     def stop_and_check(self) -> None:
         """Ctrl-C, then check: exit code 0 within the timeout, no child process left, ports closed."""
@@ -142,16 +143,17 @@ def child_pids(pid: int) -> list[int]:
 def start_local_stack(var_dir: Path, **extra_env: str) -> LocalStackProcess:
     """Start ``complaints run`` on free ports with its files under ``var_dir``; wait until it answers."""
     var_dir.mkdir(parents=True, exist_ok=True)
-    moto_port, api_port = free_port(), free_port()
+    moto_port, api_port, smtp_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(MOTO_PORT=str(moto_port), API_PORT=str(api_port), COMPLAINTS_VAR_DIR=str(var_dir),
+    env.update(MOTO_PORT=str(moto_port), API_PORT=str(api_port), SMTP_PORT=str(smtp_port),
+               COMPLAINTS_VAR_DIR=str(var_dir),
                PYTHONUNBUFFERED="1", **extra_env)
     log_path = var_dir / "local-stack.log"
     with open(log_path, "wb") as log:  # a file, not a pipe: a full pipe would stall the stack
         process = subprocess.Popen(complaints_command(), cwd=ROOT, env=env, stdout=log,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     stack = LocalStackProcess(process=process, var_dir=var_dir, log_path=log_path,
-                              moto_port=moto_port, api_port=api_port)
+                              moto_port=moto_port, api_port=api_port, smtp_port=smtp_port)
     stack.wait_until_ready()
     return stack
 

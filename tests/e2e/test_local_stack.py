@@ -137,6 +137,50 @@ def test_complaint_received_event_reaches_the_router_queue(local_stack, received
     assert EMAIL not in json.dumps(event)
 
 
+def test_acknowledgement_email_lands_in_the_outbox(local_stack, received):
+    """The notifier consumes the event through the pump and SES's copy is written to var/outbox/."""
+    import email
+    import re
+    from email import policy
+
+    number = received["complaint_id"]
+    outbox = local_stack.var_dir / "outbox"
+    deadline = time.monotonic() + 15
+    while not list(outbox.glob(f"*-{number}-ack.eml")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    files = list(outbox.glob(f"*-{number}-ack.eml"))
+    assert len(files) == 1, local_stack.output()[-3000:]
+    message = email.message_from_bytes(files[0].read_bytes(), policy=policy.default)
+    assert message["Subject"] == f"[{number}] 我们已收到您的投诉"
+    assert message["To"].addresses[0].addr_spec == EMAIL
+    text = message.get_body(("plain",)).get_content()
+    link = re.search(r"(http://\S+/track\?id=(C\w+)#token=([\w-]+))", text)
+    assert link and link[2] == number and link[1].startswith(local_stack.api_url)
+    tracked = requests.get(f"{local_stack.api_url}/complaints/{number}", headers={"X-Tracking-Token": link[3]},
+                           timeout=10)
+    assert tracked.status_code == 200, tracked.text
+    assert "acknowledged" in [e["kind"] for e in tracked.json()["timeline"]]
+    assert EMAIL not in local_stack.output() and link[3] not in local_stack.output()
+
+
+def test_acknowledgement_sms_lands_in_the_outbox(local_stack):
+    phone = "+8613900139000"
+    number = submit(local_stack, customer={"name": "Zhang San", "phone": phone, "preferred_language": "en"})[
+        "complaint_id"]
+    sms_log = local_stack.var_dir / "outbox" / "sms.log"
+    deadline = time.monotonic() + 15
+    lines: list[str] = []
+    while time.monotonic() < deadline:
+        lines = [line for line in (sms_log.read_text(encoding="utf-8").splitlines() if sms_log.exists() else [])
+                 if number in line]
+        if lines:
+            break
+        time.sleep(0.2)
+    assert len(lines) == 1, local_stack.output()[-3000:]
+    _, to, text = lines[0].split("\t")
+    assert to == phone and text.startswith(f"We have received your complaint {number}")
+
+
 def test_resources_are_what_the_template_declares(local_stack):
     kms = local_stack.client("kms")
     assert kms.describe_key(KeyId=local_stack.env["LOOKUP_KEY_ID"])["KeyMetadata"]["KeySpec"] == "HMAC_256"

@@ -279,3 +279,32 @@ def test_api_gateway_refusals_use_the_error_format_and_throttling_is_429(built):
         body = json.loads(props["ResponseTemplates"]["application/json"].replace("$context.error.messageString", "x"))
         assert set(body) == {"error", "message", "details"}
     assert resources["RestAPI"]["Properties"]["MethodSettings"][0]["ThrottlingRateLimit"] > 0
+
+
+# -- the notifier ----------------------------------------------------------------------------------
+def test_notifier_consumes_its_queue_and_may_send_email_and_sms(built):
+    template = built.template()
+    resources = template["Resources"]
+    notifier = resources["NotifyCustomer"]["Properties"]
+    [event] = notifier["Events"].values()
+    assert event["Properties"]["Queue"] == {"Fn::GetAtt": ["NotifierQueue", "Arn"]}
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    rule = resources["CustomerEventsToNotifier"]["Properties"]
+    assert rule["EventPattern"]["detail-type"] == ["ComplaintReceived", "CustomerReplied"]
+    assert resources["NotifierQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 5
+
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["SENDER_ADDRESS"] == {"Ref": "SenderAddress"}
+    assert env["SES_CONFIGURATION_SET"] == {"Ref": "SesConfigurationSet"}
+    assert env["PUBLIC_BASE_URL"] == {"Ref": "PublicBaseUrl"}
+
+    statements = {s["Sid"]: s for s in resources["FunctionResourcesPolicy"]["Properties"]["PolicyDocument"]["Statement"]}
+    send = statements["SendEmail"]
+    assert set(send["Action"]) == {"ses:SendEmail", "ses:SendRawEmail"}
+    assert any("configuration-set/${SesConfigurationSet}" in json.dumps(r) for r in send["Resource"])
+    # SMS needs Resource "*": only the notifier's role gets it, in its own policy
+    sms = resources["NotifierSmsPolicy"]["Properties"]
+    assert sms["Roles"] == [{"Ref": "NotifyCustomerRole"}]
+    assert notifier["Role"] == {"Fn::GetAtt": ["NotifyCustomerRole", "Arn"]}
+    [statement] = sms["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "sns:Publish" and "aws:RequestedRegion" in statement["Condition"]["StringEquals"]

@@ -1,0 +1,76 @@
+"""Delivery channels: email through SES v2 (raw MIME), SMS through SNS.
+
+A send either returns the provider's ids or raises :class:`SendFailed` carrying only the error code:
+provider messages can quote addresses (SES lists unverified recipients), which must not reach logs.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from shared.aws import error_code
+
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+
+class SendFailed(Exception):
+    def __init__(self, channel: str, code: str):
+        super().__init__(f"{channel} send failed: {code}")
+        self.channel, self.code = channel, code
+
+
+def _code(exc: BaseException) -> str:
+    return error_code(exc) or type(exc).__name__
+
+
+class EmailChannel:
+    def __init__(self, sesv2: Any, *, sender_address: str, configuration_set: str | None):
+        self._ses, self._sender, self._configuration_set = sesv2, sender_address, configuration_set
+
+    def send(self, raw: bytes, *, to: str, purpose: str) -> str:
+        """Send a raw MIME message; returns SES's MessageId."""
+        kwargs: dict[str, Any] = {
+            "FromEmailAddress": self._sender,
+            "Destination": {"ToAddresses": [to]},
+            "Content": {"Raw": {"Data": raw}},
+            "EmailTags": [{"Name": "purpose", "Value": purpose}],
+        }
+        if self._configuration_set:
+            kwargs["ConfigurationSetName"] = self._configuration_set
+        try:
+            return self._ses.send_email(**kwargs)["MessageId"]
+        except Exception as exc:  # noqa: BLE001 - reduced to its code (see the module docstring)
+            raise SendFailed("email", _code(exc)) from None
+
+
+class SmsChannel:
+    def __init__(self, sns: Any):
+        self._sns = sns
+
+    def send(self, phone: str, text: str) -> str:
+        """Send a transactional SMS to an E.164 number; returns SNS's MessageId."""
+        try:
+            return self._sns.publish(
+                PhoneNumber=phone, Message=text,
+                MessageAttributes={"AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}},
+            )["MessageId"]
+        except Exception as exc:  # noqa: BLE001
+            raise SendFailed("sms", _code(exc)) from None
+
+
+def e164(phone: str | None, default_country_code: str | None) -> str | None:
+    """The number in E.164 (``+8613800138000``), or None if it cannot be made one: stored numbers keep
+    a leading ``+`` when the customer typed one; others get ``default_country_code`` (without a
+    national trunk ``0``), if configured."""
+    if not phone:
+        return None
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    if phone.strip().startswith("+"):
+        candidate = "+" + digits
+    elif phone.strip().startswith("00"):
+        candidate = "+" + digits[2:]
+    elif default_country_code:
+        candidate = "+" + default_country_code + digits.lstrip("0")
+    else:
+        return None
+    return candidate if E164.match(candidate) else None
