@@ -230,8 +230,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"            {calls['warm_calls_per_complaint']:.2f} calls per complaint warm "
           f"(target <= {CALLS_TARGET:g}) {'OK' if calls['met'] else 'MISSED'}")
 
+    from infra.mail_bench import corpus_figures
+
+    mail = results["mail_corpus"] = corpus_figures()
+    if mail["messages"]:
+        shares = ", ".join(f"{o} {share:.1%}" for o, share in mail["outcome_share"].items())
+        print(f"email:      {mail['messages']} corpus messages, parse median {mail['median_parse_ms']:.1f} ms, "
+              f"p95 {mail['p95_parse_ms']:.1f} ms; {shares}")
+    else:
+        print(f"email:      {mail['note']}")
+
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"written to {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
     return 0 if cs["met"] and calls["met"] else 1
 
