@@ -137,7 +137,16 @@ def json_for_script(value: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _render(template: str, request: Any, rules: dict | None = None) -> Response:
+# what each page adds to the shared layout (web/layout.html): its title, its script and data
+PAGE_HEAD = {
+    "form": ("Complaint", '<script type="application/json" id="form-rules">{{form_rules}}</script>\n'
+                          '<script src="{{asset:form.js}}" defer></script>'),
+    "track": ("Track", '<script src="{{asset:track.js}}" defer></script>'),
+}
+
+
+def _render(page_name: str, request: Any, rules: dict | None = None) -> Response:
+    """The layout (header, language switch, footer) around the page's ``<main>`` from ``web/<page>.html``."""
     base = _base_path(request)
     assets = _assets()
 
@@ -146,7 +155,16 @@ def _render(template: str, request: Any, rules: dict | None = None) -> Response:
         version = assets[name][2] if name in assets else "0"
         return html.escape(f"{base}/static/{name}?v={version}")
 
-    page = _template(template)
+    title, head = PAGE_HEAD[page_name]
+    page = (
+        _template("layout.html")
+        .replace("{{page_head}}", head)
+        .replace("{{main}}", _template(f"{page_name}.html"))
+        .replace("{{page}}", page_name)
+        .replace("{{title}}", title)
+    )
+    for name in PAGE_HEAD:
+        page = page.replace(f"{{{{current:{name}}}}}", ' aria-current="page"' if name == page_name else "")
     page = re.sub(r"\{\{asset:([A-Za-z0-9._-]+)\}\}", asset_url, page)
     page = (
         page.replace("{{base}}", html.escape(base))
@@ -160,11 +178,11 @@ def _render(template: str, request: Any, rules: dict | None = None) -> Response:
 def form_page(request: Any) -> Response:
     from shared.models import FORM_RULES
 
-    return _render("form.html", request, FORM_RULES)
+    return _render("form", request, FORM_RULES)
 
 
 def tracking_page(request: Any) -> Response:
-    return _render("track.html", request)
+    return _render("track", request)
 
 
 def not_found(message: str) -> Response:
