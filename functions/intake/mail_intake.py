@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from functions.intake.mail.cleaning import FORWARD_SUBJECT, REPLY_SUBJECT
 from functions.intake.mail.parser import MailAttachment, ParsedMail, parse_mail
 from functions.intake.mail.rules import MailDecision, decide
 from functions.intake.service import IdempotencyConflict, Intake, idempotency_key_hash
@@ -25,7 +26,6 @@ from shared.models import (MAX_ATTACHMENTS, Attachment, ComplaintSubmission, Tim
 from shared.observability import logger
 from shared.repository import AttachmentUpload, ComplaintRepository, ConditionFailed, StaleVersion
 
-REPLY_PREFIXES = ("re:", "re：", "回复:", "回复：", "答复:", "答复：", "aw:", "antw:", "sv:", "fw:", "fwd:", "转发:")
 SAVE_ATTEMPTS = 3
 
 
@@ -71,7 +71,7 @@ class StoreThreadLookup:
         return self._repo.get(complaint_id) is not None
 
     def open_complaint_of_sender(self, sender_address: str, subject: str) -> str | None:
-        replying = subject.strip().lower().startswith(REPLY_PREFIXES)
+        replying = bool(REPLY_SUBJECT.match(subject))
         bare = _bare_subject(subject)
         for complaint_id in self._repo.cases_of_customer("email", sender_address, limit=5):
             found = self._repo.get(complaint_id)
@@ -81,10 +81,13 @@ class StoreThreadLookup:
 
 
 def _bare_subject(subject: str) -> str:
-    text = subject.strip().lower()
-    while text.startswith(REPLY_PREFIXES):
-        text = text.split(":", 1)[-1].split("：", 1)[-1].strip()
-    return text
+    """The subject without its reply/forward prefixes ("Re: Fwd: 回复：…"), for comparing titles."""
+    text = subject.strip()
+    while True:
+        match = REPLY_SUBJECT.match(text) or FORWARD_SUBJECT.match(text)
+        if not match:
+            return text.lower()
+        text = text[match.end():].strip()
 
 
 def _attachment_id(key: str, index: int) -> str:
