@@ -223,3 +223,14 @@ def test_a_failed_store_leaves_the_message_on_the_queue(client, aws, make_token)
     assert email_cases(client, make_token()) == []
     assert client.lambda_.invoke("take_in_email", event).payload == {"batchItemFailures": []}
     assert len(email_cases(client, make_token())) == 1
+
+
+def test_same_sender_replying_about_an_open_case_threads_but_a_new_topic_opens_a_case(client, aws, make_token):
+    deliver(client, aws, mail(subject="冷冻水饺有异味"))
+    deliver(client, aws, mail(subject="回复：冷冻水饺有异味", body="还有，包装也是破的。"))
+    token = make_token()
+    [case] = email_cases(client, token)
+    detail = staff_get(client, token, f"/staff/complaints/{case['complaint_id']}")
+    assert [e["text"] for e in detail["timeline"] if e["kind"] == "customer_message"] == ["还有，包装也是破的。"]
+    deliver(client, aws, mail(subject="快递员态度很差", body="送货的快递员骂人。"))
+    assert sorted(c["title"] for c in email_cases(client, token)) == ["冷冻水饺有异味", "快递员态度很差"]
