@@ -84,6 +84,18 @@ def redrive_quarantined_mail(quarantine_id):
     return quarantine.redrive(app.current_request, quarantine_id)
 
 
+@app.route("/staff/triage", methods=["GET"])
+def list_triage_queue():
+    from functions.staff import triage
+    return triage.list_triage(app.current_request)
+
+
+@app.route("/staff/complaints/{complaint_id}/classification", methods=["POST"], content_types=BODY_TYPES)
+def correct_classification(complaint_id):
+    from functions.staff import triage
+    return triage.correct_classification(app.current_request, complaint_id)
+
+
 # -- events --------------------------------------------------------------------------------------
 @app.on_sqs_message(queue=f"complaints-{STAGE}-email-intake", batch_size=5)
 def take_in_email(event):
@@ -96,6 +108,13 @@ def take_in_email(event):
 def notify_customer(event):
     """Acknowledgements to the customer (email or SMS) for ComplaintReceived and CustomerReplied."""
     from functions.notifier import handlers
+    return handlers.handle(event)
+
+
+@app.on_sqs_message(queue=f"complaints-{STAGE}-router", batch_size=10)
+def route_complaint(event):
+    """Classification, priority, repeats and clusters for every ComplaintReceived (functions/router)."""
+    from functions.router import handlers
     return handlers.handle(event)
 
 

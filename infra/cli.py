@@ -86,7 +86,56 @@ def _add_mail(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=_mail_parse)
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_run, _add_token, _add_mail]
+def _model_export_corrections(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from functions.router import corrections
+    from infra import devkeys
+
+    try:
+        since = date.fromisoformat(args.since) if args.since else None
+    except ValueError:
+        print(f"export-corrections: --since must be a date (YYYY-MM-DD), not {args.since!r}", file=sys.stderr)
+        return 2
+    corrections.use_local_stack_if_running(devkeys.var_dir())
+    summary = corrections.export(args.out, since)
+    print(f"export-corrections: {summary.rows} row(s) to {args.out} ({summary.corrections} correction(s), "
+          f"{summary.changed_labels} changed label(s), {summary.missing_cases} case(s) no longer there)",
+          file=sys.stderr)
+    return 0
+
+
+def _add_model_export_corrections(model: argparse._SubParsersAction) -> None:
+    p = model.add_parser("export-corrections", help="write handlers' corrections as training data (id,text,label)",
+                         description="Read every classification a handler corrected or confirmed (from --since "
+                                     "on; the latest per case) and write the case's text with the handler's "
+                                     "category as CSV id,text,label. Uses the AWS environment (TABLE_NAME ...) "
+                                     "or, when none is set, the running local stack.")
+    p.add_argument("--since", metavar="DATE", help="first day (YYYY-MM-DD; default: all)")
+    p.add_argument("--out", required=True, metavar="FILE.csv", help="where to write ('-': standard output)")
+    p.set_defaults(func=_model_export_corrections)
+
+
+def _add_model_tools(model: argparse._SubParsersAction) -> None:
+    from functions.router.model_cli import add_commands  # argparse only: train/eval/predict import lazily
+
+    add_commands(model)
+
+
+# `complaints model <command>`: each entry adds one command to the model subparsers.
+MODEL_SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_model_tools,
+                                                                          _add_model_export_corrections]
+
+
+def _add_model(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("model", help="the router's text classifier: training data and models",
+                       description="Tools for the router's text classifier.")
+    model = p.add_subparsers(dest="model_command", metavar="<model command>", required=True)
+    for add in MODEL_SUBCOMMANDS:
+        add(model)
+
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_run, _add_token, _add_mail, _add_model]
 
 
 def parser() -> argparse.ArgumentParser:

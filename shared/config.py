@@ -53,6 +53,21 @@ class Settings(BaseModel):
                                                  description="country calling code for phone numbers given "
                                                              "without one (e.g. 86); else such numbers get no SMS")
 
+    # router: classification, priority, duplicates (functions/router; docs/router.md)
+    model_uri: str | None = Field(None, alias="MODEL_URI",
+                                  description="text classifier model: s3://bucket/key or a file; unset: the bundled one")
+    priority_rules_uri: str | None = Field(None, alias="PRIORITY_RULES_URI",
+                                           description="priority rules: s3://bucket/key or a file; unset: "
+                                                       "shared/priority_rules.json")
+    min_classification_confidence: float = Field(0.55, alias="MIN_CLASSIFICATION_CONFIDENCE", ge=0, le=1,
+                                                 description="below it a case goes to manual triage")
+    group_complaint_window_hours: int = Field(72, alias="GROUP_COMPLAINT_WINDOW_HOURS", gt=0)
+    group_complaint_threshold: int = Field(3, alias="GROUP_COMPLAINT_THRESHOLD", ge=2,
+                                           description="distinct customers (same batch or order, within the "
+                                                       "window) that make a group complaint")
+    repeat_window_days: int = Field(30, alias="REPEAT_WINDOW_DAYS", gt=0,
+                                    description="a closed case this recent can still be repeated")
+
     @property
     def mail_domain(self) -> str:
         """The domain of our Message-IDs (replies reference them)."""

@@ -6,7 +6,7 @@ case from the store. Every event has a stable ``event_id`` so consumers can drop
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
@@ -47,6 +47,28 @@ class CustomerReplied(BaseModel):
     detail_type: str = "CustomerReplied"
 
 
+ROUTER_SOURCE = "complaints.router"
+
+
+class ComplaintClassified(BaseModel):
+    """The router decided what a case is about, how urgent it is and whether it repeats another."""
+
+    source: ClassVar[str] = ROUTER_SOURCE
+
+    event_id: str  # "<complaint_id>:classified"
+    complaint_id: str
+    category: str
+    confidence: float
+    priority: str
+    needs_triage: bool = False
+    repeat_of: str | None = None
+    cluster_id: str | None = None
+    model_version: str
+    rules_version: str | None = None
+
+    detail_type: str = "ComplaintClassified"
+
+
 class EventPublishFailed(Exception):
     pass
 
@@ -55,10 +77,10 @@ class EventPublisher:
     def __init__(self, events_client: Any, bus_name: str):
         self._events, self._bus = events_client, bus_name
 
-    def publish(self, event: ComplaintReceived | CustomerReplied) -> None:
+    def publish(self, event: ComplaintReceived | CustomerReplied | ComplaintClassified) -> None:
         detail = event.model_dump(exclude={"detail_type"})
         out = self._events.put_events(Entries=[{
-            "Source": SOURCE,
+            "Source": getattr(event, "source", SOURCE),
             "DetailType": event.detail_type,
             "Detail": json.dumps(detail, ensure_ascii=False),
             "EventBusName": self._bus,

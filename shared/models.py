@@ -183,6 +183,10 @@ class TimelineKind(StrEnum):
     CUSTOMER_MESSAGE = "customer_message"
     STAFF_REPLY = "staff_reply"
     INTERNAL_NOTE = "internal_note"
+    CLASSIFIED = "classified"  # the router's decision, with its explanation (internal)
+    REPEAT_RECEIVED = "repeat_received"  # on the original: the customer complained again (internal)
+    CLUSTER_LINKED = "cluster_linked"  # other customers report the same product batch or order (internal)
+    CLASSIFICATION_CORRECTED = "classification_corrected"  # a handler changed category or priority (internal)
 
 
 class Visibility(StrEnum):
@@ -222,6 +226,13 @@ class Complaint(BaseModel):
     assignee: str | None = None
     escalated: bool = False
     reopened_count: int = 0
+    # set by the router (functions/router; docs/router.md)
+    classification: dict[str, Any] | None = None  # the decision and its explanation (staff only)
+    needs_triage: bool = False  # confidence below the threshold: a handler picks the category
+    repeat_of: str | None = None  # this case repeats that one: no work item of its own
+    repeat_count: int = 0  # repeats received for this case
+    cluster_id: str | None = None  # other customers report the same product batch or order
+    contact_hashes: dict[str, str] = {}  # keyed hashes of email/phone/member id (read-only: written at intake)
 
 
 def detect_language(*texts: str | None) -> Language:

@@ -96,6 +96,19 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _decimals(value: Any) -> Any:
+    """Floats as Decimal (DynamoDB's serializer refuses floats), e.g. a classification's confidence."""
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError("NaN and infinity cannot be stored")
+        return Decimal(repr(round(value, 6)))
+    if isinstance(value, dict):
+        return {k: _decimals(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decimals(v) for v in value]
+    return value
+
+
 def _drop_none(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _drop_none(v) for k, v in value.items() if v is not None}
@@ -114,7 +127,7 @@ class ComplaintRepository:
 
     # -- marshalling ---------------------------------------------------------------------------
     def _dump(self, item: dict[str, Any]) -> dict[str, Any]:
-        return {k: self._ser.serialize(v) for k, v in _drop_none(item).items()}
+        return {k: self._ser.serialize(_decimals(v)) for k, v in _drop_none(item).items()}
 
     def _load(self, item: dict[str, Any]) -> dict[str, Any]:
         return _plain({k: self._de.deserialize(v) for k, v in item.items()})
@@ -337,6 +350,33 @@ class ComplaintRepository:
             ScanIndexForward=False, Limit=limit,
         )
         return [self._load(i)["complaint_id"] for i in out.get("Items", [])]
+
+    def cases_by_contact_hash(self, digest: str, *, limit: int = 20, since: datetime | None = None) -> list[str]:
+        """Like :meth:`cases_of_customer` for a hash already computed (a case's ``contact_hashes``), so
+        the router finds a customer's recent cases without decrypting contact data."""
+        values: dict[str, Any] = {":pk": {"S": f"CUSTOMER#{digest}"}}
+        condition = "PK = :pk"
+        if since:
+            condition += " AND SK >= :since"
+            values[":since"] = {"S": iso(since)}
+        out = self._db.query(TableName=self._table, KeyConditionExpression=condition,
+                             ExpressionAttributeValues=values, ScanIndexForward=False, Limit=limit)
+        return [self._load(i)["complaint_id"] for i in out.get("Items", [])]
+
+    def get_many(self, complaint_ids: Iterable[str]) -> dict[str, Complaint]:
+        """Several cases without their timelines or contact data (``BatchGetItem``, 100 at a time)."""
+        ids = list(dict.fromkeys(complaint_ids))
+        found: dict[str, Complaint] = {}
+        for start in range(0, len(ids), 100):
+            request = {self._table: {"Keys": [self._dump({"PK": f"{CASE}#{i}", "SK": CASE}) for i in ids[start:start + 100]],
+                                     "ConsistentRead": True}}
+            while request:
+                out = self._db.batch_get_item(RequestItems=request)
+                for raw in out.get("Responses", {}).get(self._table, []):
+                    complaint = self._complaint(self._load(raw), with_contact=False)
+                    found[complaint.complaint_id] = complaint
+                request = out.get("UnprocessedKeys") or {}
+        return found
 
     # -- the outbox ----------------------------------------------------------------------------
     def pending_events(self, *, older_than: datetime, limit: int = 100) -> list[ComplaintReceived]:

@@ -14,6 +14,8 @@ def staff_summary(c: Complaint) -> dict[str, Any]:
         "priority": c.priority, "assignee": c.assignee, "escalated": c.escalated,
         "attachment_count": len(c.attachments), "received_at": iso(c.received_at), "updated_at": iso(c.updated_at),
         "version": c.version,
+        "needs_triage": c.needs_triage, "repeat_of": c.repeat_of, "repeat_count": c.repeat_count,
+        "cluster_id": c.cluster_id,
     }
 
 
@@ -33,6 +35,7 @@ def staff_detail(c: Complaint, timeline: list[TimelineEntry]) -> dict[str, Any]:
             for a in c.attachments
         ],
         "reopened_count": c.reopened_count,
+        "classification": c.classification,
         "timeline": [
             {"at": iso(e.at), "kind": e.kind.value, "visibility": e.visibility.value, "actor": e.actor,
              "status": e.status.value if e.status else None, "text": e.text, "details": e.details}

@@ -1,0 +1,119 @@
+"""Manual triage: cases the router was not confident about, and a handler's correction of any
+router decision (category, optionally priority), recorded as training data.
+
+``GET /staff/triage`` lists the triage queue oldest first (the ``TRIAGE`` partition, no Scan).
+``POST /staff/complaints/{id}/classification`` with ``{"category", "priority"?, "reason"?, "version"}``
+writes the correction if the case is still at ``version`` (else 409): the case's category and
+priority, ``needs_triage`` cleared, an internal timeline entry, the triage item removed and a
+correction item for ``complaints model export-corrections`` - in one transaction. Confirming the
+suggested category is a correction too (a confirmed label is training data as well).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from functions.staff.api import LIMIT_DEFAULT, LIMIT_MAX, staff
+from functions.staff.views import staff_summary
+from shared.http import ApiError, endpoint, json_response, parse_json_body
+from shared.identifiers import InvalidComplaintNumber, normalize_complaint_number
+from shared.lifecycle import Status
+from shared.models import TimelineEntry, TimelineKind, Visibility
+
+CORRECT_ROLES = {"agent", "lead", "manager", "admin"}
+DEFAULT_LABELS = ("product_quality", "food_safety", "delivery_logistics", "service_attitude", "billing_price",
+                  "refund_after_sales", "privacy_security", "other")
+PRIORITIES = ("P1", "P2", "P3", "P4")
+
+
+class CorrectionIn(BaseModel):
+    """The body of ``POST /staff/complaints/{id}/classification``."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    category: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    priority: Annotated[str, StringConstraints(pattern=r"^P[1-4]$")] | None = None
+    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+    version: int = Field(ge=1, strict=True)
+
+
+@endpoint
+def list_triage(request: Any):
+    staff(request)
+    from shared.routing_store import InvalidTriageCursor, routing_store
+
+    params = dict(request.query_params or {})
+    unknown = [{"field": k, "problem": "unknown query parameter"} for k in params if k not in ("limit", "cursor")]
+    limit = params.get("limit") or str(LIMIT_DEFAULT)
+    if not limit.isdigit() or not 1 <= int(limit) <= LIMIT_MAX:
+        unknown.append({"field": "limit", "problem": f"must be a whole number from 1 to {LIMIT_MAX}"})
+    if unknown:
+        raise ApiError(400, "invalid_query", "some query parameters are invalid", unknown)
+    try:
+        items, cursor = routing_store().triage(limit=int(limit), cursor=params.get("cursor") or None)
+    except InvalidTriageCursor as exc:
+        raise ApiError(400, "invalid_query", str(exc), [{"field": "cursor", "problem": str(exc)}]) from None
+    return json_response({"cases": items, "next_cursor": cursor})
+
+
+@endpoint
+def correct_classification(request: Any, complaint_id: str):
+    principal = staff(request)
+    if principal.role not in CORRECT_ROLES:
+        raise ApiError(403, "forbidden", "only agents, leads, managers and admins can correct a classification")
+    from shared.config import settings
+    from shared.repository import StaleVersion
+    from shared.routing_store import routing_store
+    from shared.store import complaint_repository
+
+    try:
+        number = normalize_complaint_number(complaint_id)
+    except InvalidComplaintNumber as exc:
+        raise ApiError(400, "invalid_complaint_number", str(exc),
+                       [{"field": "complaint_id", "problem": str(exc)}]) from None
+    body = CorrectionIn.model_validate(parse_json_body(request, settings().max_request_bytes))
+    repo, store = complaint_repository(), routing_store()
+    found = repo.get(number)
+    if found is None:
+        raise ApiError(404, "not_found", "no complaint with this number")
+    case, _ = found
+    if case.status == Status.RECEIVED or not case.classification:
+        raise ApiError(409, "not_classified", "the router has not classified this complaint yet")
+    if case.version != body.version:
+        raise ApiError(409, "stale_version", f"the complaint changed since version {body.version} "
+                       f"(now {case.version}); read it again")
+    decision = dict(case.classification)
+    labels = decision.get("labels") or list(DEFAULT_LABELS)
+    if body.category not in labels:
+        raise ApiError(422, "validation_failed", "some fields are missing or invalid",
+                       [{"field": "category", "problem": "must be one of " + ", ".join(labels)}])
+
+    now = datetime.now(timezone.utc)
+    actor = f"staff:{principal.subject}"
+    before = {"category": case.category, "priority": case.priority}
+    after = {"category": body.category, "priority": body.priority or case.priority}
+    decision["corrected"] = {**after, "from": before, "by": actor, "at": now.isoformat().replace("+00:00", "Z"),
+                             "reason": body.reason}
+    corrected = case.model_copy(update={"category": after["category"], "priority": after["priority"],
+                                        "needs_triage": False, "classification": decision,
+                                        "version": case.version + 1, "updated_at": now})
+    entry = TimelineEntry(at=now, kind=TimelineKind.CLASSIFICATION_CORRECTED, visibility=Visibility.INTERNAL,
+                          actor=actor, text=body.reason,
+                          details={"from": before, "to": after, "model_version": decision.get("model_version"),
+                                   "confidence": decision.get("confidence"), "was_in_triage": case.needs_triage})
+    ops = [store.correction_put_op(number, now, {
+        "original_category": decision.get("category"), "corrected_category": after["category"],
+        "original_priority": (decision.get("priority") or {}).get("level"), "corrected_priority": after["priority"],
+        "confidence": decision.get("confidence"), "model_version": decision.get("model_version"),
+        "rules_version": (decision.get("priority") or {}).get("rules_version"), "was_in_triage": case.needs_triage,
+        "actor": actor, "reason": body.reason, "text_ref": f"CASE#{number}",
+    })]
+    if case.needs_triage:
+        ops.append(store.triage_delete_op(case))
+    try:
+        repo.save(corrected, [entry], expected_version=body.version, also=ops)
+    except StaleVersion:
+        raise ApiError(409, "stale_version", "the complaint changed meanwhile; read it again") from None
+    return json_response({**staff_summary(corrected), "classification": decision})
