@@ -100,8 +100,8 @@ class FieldCipher:
 
 
 class LookupHasher:
-    def __init__(self, kms: Any, key_id: str):
-        self._kms, self._key_id = kms, key_id
+    def __init__(self, kms: Any, key_id: str, default_country_code: str | None = None):
+        self._kms, self._key_id, self._country = kms, key_id, default_country_code
         self._secret: bytes | None = None
         self._lock = threading.Lock()
 
@@ -114,14 +114,7 @@ class LookupHasher:
             return self._secret
 
     def hash(self, kind: str, value: str) -> str:
-        normalized = normalize_contact(kind, value)
+        from shared.contact import normalize_contact
+
+        normalized = normalize_contact(kind, value, self._country)
         return hmac.new(self._key(), f"{kind}:{normalized}".encode(), hashlib.sha256).hexdigest()
-
-
-def normalize_contact(kind: str, value: str) -> str:
-    value = value.strip()
-    if kind == "email":
-        return value.lower()
-    if kind == "phone":
-        return ("+" if value.startswith("+") else "") + "".join(ch for ch in value if ch.isdigit())
-    return value

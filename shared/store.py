@@ -17,7 +17,7 @@ def field_cipher() -> FieldCipher:
 
 @lru_cache(maxsize=1)
 def lookup_hasher() -> LookupHasher:
-    return LookupHasher(client("kms"), settings().lookup_key_id)
+    return LookupHasher(client("kms"), settings().lookup_key_id, settings().sms_default_country_code)
 
 
 @lru_cache(maxsize=1)

@@ -10,7 +10,6 @@ from typing import Any
 
 from shared.aws import error_code
 
-E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 
 class SendFailed(Exception):
@@ -58,19 +57,3 @@ class SmsChannel:
             raise SendFailed("sms", _code(exc)) from None
 
 
-def e164(phone: str | None, default_country_code: str | None) -> str | None:
-    """The number in E.164 (``+8613800138000``), or None if it cannot be made one: stored numbers keep
-    a leading ``+`` when the customer typed one; others get ``default_country_code`` (without a
-    national trunk ``0``), if configured."""
-    if not phone:
-        return None
-    digits = "".join(ch for ch in phone if ch.isdigit())
-    if phone.strip().startswith("+"):
-        candidate = "+" + digits
-    elif phone.strip().startswith("00"):
-        candidate = "+" + digits[2:]
-    elif default_country_code:
-        candidate = "+" + default_country_code + digits.lstrip("0")
-    else:
-        return None
-    return candidate if E164.match(candidate) else None

@@ -21,7 +21,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable
 from urllib.parse import quote
 
-from functions.notifier.channels import EmailChannel, SendFailed, SmsChannel, e164
+from functions.notifier.channels import EmailChannel, SendFailed, SmsChannel
+from shared.contact import e164
 from functions.notifier.delivery_log import DeliveryLog, Record
 from functions.notifier.messages import Rendered, compose_email, email_bytes, format_deadline, render
 from shared.aws import error_code

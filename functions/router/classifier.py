@@ -28,7 +28,6 @@ import base64
 import binascii
 import gzip
 import hashlib
-import heapq
 import json
 import math
 import sys
@@ -36,8 +35,8 @@ import threading
 import zlib
 from array import array
 from dataclasses import dataclass, field
-from itertools import repeat
-from operator import itemgetter, mul
+from itertools import compress, repeat
+from operator import ge, itemgetter, mul
 from pathlib import Path
 from typing import Any
 
@@ -257,8 +256,9 @@ def _overlaps(a: str, b: str) -> bool:
 def _evidence(names: list[str], contributions: list[float], top: int = TOP_FEATURES) -> list[tuple[str, float]]:
     """The features that weighed most for the chosen label: phrases carry their parts, in-word character
     n-grams are credited to the words they come from, and nothing shown overlaps what is shown before it."""
-    floor = max(heapq.nlargest(4 * top, contributions)[-1], 1e-9) if contributions else 1.0
-    best = sorted(((c, n) for c, n in zip(contributions, names) if c >= floor), reverse=True)
+    ordered = sorted(contributions, reverse=True)
+    floor = max(ordered[min(4 * top, len(ordered)) - 1], 1e-9)
+    best = sorted(compress(zip(contributions, names), map(ge, contributions, repeat(floor))), reverse=True)
     own = dict(zip(names, contributions))
     merged: dict[str, float] = {}
     joined = ""

@@ -90,3 +90,9 @@ def test_cognito_claims_map_to_the_most_senior_group_and_departments():
         principal_from_claims({"sub": "u1", "token_use": "access", "cognito:groups": ["admin"]})
     with pytest.raises(Unauthorized):
         principal_from_claims({"sub": "u1", "cognito:groups": ["customers"]})
+
+
+def test_a_phone_hashes_the_same_with_or_without_the_country_code_once_it_is_configured():
+    h = LookupHasher(FakeKms(), "hmac", default_country_code="86")
+    assert h.hash("phone", "138 0013 8000") == h.hash("phone", "+86 138-0013-8000") == h.hash("phone", "008613800138000")
+    assert LookupHasher(FakeKms(), "hmac").hash("phone", "13800138000") != h.hash("phone", "+8613800138000")

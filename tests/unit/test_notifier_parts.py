@@ -11,7 +11,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from functions.notifier.channels import EmailChannel, SendFailed, SmsChannel, e164
+from functions.notifier.channels import EmailChannel, SendFailed, SmsChannel
+from shared.contact import e164
 from functions.notifier.messages import compose_email, email_bytes, format_deadline, render
 from shared.identifiers import new_complaint_number
 from shared.mail_ids import (complaint_of_message_id, normalize_message_id, our_message_id, parse_our_message_id,
