@@ -210,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=RUNS)
     parser.add_argument("--complaints", type=int, default=COMPLAINTS)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--without-classifier", dest="with_classifier", action="store_false",
+                        help="skip the classifier's cross-validation against the baseline (about 10 minutes)")
     args = parser.parse_args(argv)
 
     results: dict[str, Any] = {"python": sys.version.split()[0], "machine": os.uname().machine,
@@ -239,6 +241,16 @@ def main(argv: list[str] | None = None) -> int:
               f"p95 {mail['p95_parse_ms']:.1f} ms; {shares}")
     else:
         print(f"email:      {mail['note']}")
+
+    from infra.duplicate_bench import figures as duplicate_figures
+
+    dup = results["duplicates"] = duplicate_figures()
+    print(f"duplicates: {json.dumps({k: dup[k] for k in ('threshold', 'precision', 'recall') if k in dup})}")
+
+    if args.with_classifier:  # 5-fold cross-validation of ours vs TF-IDF + linear SVM: about 10 minutes
+        from infra.model_bench import figures as classifier_figures
+
+        results["classifier"] = classifier_figures()
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

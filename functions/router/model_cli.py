@@ -17,7 +17,7 @@ import csv
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 EXIT_OK, EXIT_ERROR = 0, 2
 

@@ -30,12 +30,13 @@ import json
 import math
 import sys
 import time
+import warnings
 from array import array
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Sequence
 
 from .classifier import FORMAT, FORMAT_VERSION, TextClassifier, checksum
 from .features import FeatureConfig, extract
@@ -297,7 +298,10 @@ def train(texts: Sequence[str], labels: Sequence[str], settings: TrainSettings |
 
         oof = np.zeros((len(y), len(classes)))
         splitter = StratifiedKFold(folds, shuffle=True, random_state=settings.seed)
-        for k, (tr, te) in enumerate(splitter.split(np.zeros(len(y)), y), start=1):
+        with warnings.catch_warnings():  # "the least populated class has only n members": expected, harmless
+            warnings.simplefilter("ignore", UserWarning)
+            splits = list(splitter.split(np.zeros(len(y)), y))
+        for k, (tr, te) in enumerate(splits, start=1):
             progress.step(f"calibration fold {k}/{folds}")
             w, b = _fit_svm(x[tr], y[tr], list(range(len(classes))), settings, np, LinearSVC)
             oof[te] = x[te] @ w.T + b
