@@ -53,9 +53,8 @@ def _process_record(record: Any) -> None:
                                                 "complaint_id": outcome.complaint_id, "repeated": outcome.repeated})
 
 
-def handle(event: Any, context: Any = None) -> dict[str, Any]:
-    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+def handle(event: Any) -> dict[str, Any]:
+    """``event``: Chalice's SQSEvent (or the raw Lambda event); returns the partial batch response."""
+    from shared.batch import process_sqs_batch
 
-    raw = event.to_dict() if hasattr(event, "to_dict") else event
-    return process_partial_response(event=raw, record_handler=_process_record,
-                                    processor=BatchProcessor(event_type=EventType.SQS), context=context)
+    return process_sqs_batch(event, _process_record)

@@ -32,12 +32,9 @@ def notifier() -> Notifier:
 
 def handle(event: Any) -> dict[str, Any]:
     """``event``: Chalice's SQSEvent (or the raw Lambda event); returns the partial batch response."""
-    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+    from shared.batch import process_sqs_batch
 
-    raw = event.to_dict() if hasattr(event, "to_dict") else event
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return process_partial_response(event=raw, record_handler=_record, processor=processor,
-                                    context=getattr(event, "context", None))
+    return process_sqs_batch(event, _record)
 
 
 def _record(record: Any) -> str:
