@@ -97,3 +97,23 @@ def client(aws):
 
 def pytest_configure(config):
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+
+
+@pytest.fixture
+def app_logs():
+    """The application's structured log lines at INFO, captured in a StringIO (the Powertools
+    handler keeps the stdout of the moment it was made, so capsys cannot see them)."""
+    import io
+
+    from shared.observability import logger
+
+    log = logger()
+    handler = log.registered_handler
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+    log.setLevel("INFO")
+    try:
+        yield stream
+    finally:
+        log.setLevel("WARNING")
+        handler.setStream(previous)

@@ -6,26 +6,13 @@ import json
 from tests.support import a_complaint, post_json
 
 
-def test_intake_logs_identifiers_but_no_personal_data(client, make_token):
-    import io
-
-    from shared.observability import logger
-
-    log = logger()
-    handler = log.registered_handler
-    stream = io.StringIO()
-    previous_stream = handler.setStream(stream)  # the handler keeps the stdout of when it was made
-    log.setLevel("INFO")
-    try:
-        body = a_complaint(description="My card 6222 0212 3456 7890 was charged twice, call 13800138000")
-        res = post_json(client, "/complaints", body, {"Idempotency-Key": "k-1"})
-        number = json.loads(res.body)["complaint_id"]
-        client.http.get(f"/staff/complaints/{number}", headers={"Authorization": "Bearer " + make_token()})
-        post_json(client, "/complaints", {**body, "customer": {"name": "Zhang San", "email": "bad"}})
-        out = stream.getvalue()
-    finally:
-        log.setLevel("WARNING")
-        handler.setStream(previous_stream)
+def test_intake_logs_identifiers_but_no_personal_data(client, make_token, app_logs):
+    body = a_complaint(description="My card 6222 0212 3456 7890 was charged twice, call 13800138000")
+    res = post_json(client, "/complaints", body, {"Idempotency-Key": "k-1"})
+    number = json.loads(res.body)["complaint_id"]
+    client.http.get(f"/staff/complaints/{number}", headers={"Authorization": "Bearer " + make_token()})
+    post_json(client, "/complaints", {**body, "customer": {"name": "Zhang San", "email": "bad"}})
+    out = app_logs.getvalue()
     lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert any(line.get("message") == "complaint received" and line.get("complaint_id") == number for line in lines)
     assert not any("staff_role" in line for line in lines if line.get("message") == "request invalid")

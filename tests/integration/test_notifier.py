@@ -8,7 +8,6 @@ as Lambda would (``infra.event_pump.sqs_event``: distinct messageIds, real attri
 from __future__ import annotations
 
 import email
-import io
 import json
 import re
 from email import policy
@@ -317,30 +316,20 @@ def _record(body: str) -> dict:
 
 
 # -- logs -----------------------------------------------------------------------------------------
-def test_notifier_logs_carry_no_personal_data(notifier, monkeypatch):
+def test_notifier_logs_carry_no_personal_data(notifier, monkeypatch, app_logs):
     from functions.notifier.channels import EmailChannel, SendFailed
-    from shared.observability import logger
 
-    log = logger()
-    handler = log.registered_handler
-    stream = io.StringIO()
-    previous = handler.setStream(stream)
-    log.setLevel("INFO")
-    try:
-        receipt = submit(notifier)
-        notify(notifier, queued_event())
-        body = a_complaint()
-        body["customer"] = {"name": "Zhang San", "phone": "+8613900139000"}
-        post_json(notifier, "/complaints", body)
-        notify(notifier, queued_event())
-        post_json(notifier, "/complaints", a_complaint())
-        monkeypatch.setattr(EmailChannel, "send", lambda *a, **k: (_ for _ in ()).throw(
-            SendFailed("email", "MessageRejected")))
-        notify(notifier, queued_event())
-        out = stream.getvalue()
-    finally:
-        log.setLevel("WARNING")
-        handler.setStream(previous)
+    receipt = submit(notifier)
+    notify(notifier, queued_event())
+    body = a_complaint()
+    body["customer"] = {"name": "Zhang San", "phone": "+8613900139000"}
+    post_json(notifier, "/complaints", body)
+    notify(notifier, queued_event())
+    post_json(notifier, "/complaints", a_complaint())
+    monkeypatch.setattr(EmailChannel, "send", lambda *a, **k: (_ for _ in ()).throw(
+        SendFailed("email", "MessageRejected")))
+    notify(notifier, queued_event())
+    out = app_logs.getvalue()
     lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert any(line.get("message") == "notification sent" and line.get("complaint_id") == receipt["complaint_id"]
                for line in lines)

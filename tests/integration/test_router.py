@@ -657,25 +657,12 @@ def test_failing_records_reach_the_dead_letter_queue(router, monkeypatch, tmp_pa
     assert len(moved) == 1 and json.loads(moved[0]["Body"])["detail-type"] == "ComplaintReceived"
 
 
-def test_router_logs_carry_no_personal_data_or_text(router, monkeypatch):
-    import io
-
-    from shared.observability import logger
-
-    log = logger()
-    handler = log.registered_handler
-    stream = io.StringIO()
-    previous = handler.setStream(stream)
-    log.setLevel("INFO")
-    try:
-        number = submit(router)
-        routed(router)
-        submit(router, description="说不清的问题，反正不满意", customer=customer("Zhang San", phone="+8613900139000"))
-        routed(router)
-        out = stream.getvalue()
-    finally:
-        log.setLevel("WARNING")
-        handler.setStream(previous)
+def test_router_logs_carry_no_personal_data_or_text(router, monkeypatch, app_logs):
+    number = submit(router)
+    routed(router)
+    submit(router, description="说不清的问题，反正不满意", customer=customer("Zhang San", phone="+8613900139000"))
+    routed(router)
+    out = app_logs.getvalue()
     lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     [line] = [x for x in lines if x.get("message") == "complaint classified" and x.get("complaint_id") == number]
     assert line["category"] == "food_safety" and line["priority"] == "P2" and line["model_version"] == "fake-2025.1"
