@@ -96,6 +96,86 @@ def correct_classification(complaint_id):
     return triage.correct_classification(app.current_request, complaint_id)
 
 
+# -- staff inbox (SLA warnings, escalations) -----------------------------------------------------
+@app.route("/staff/inbox", methods=["GET"])
+def list_staff_inbox():
+    from functions.staff import inbox
+    return inbox.list_inbox(app.current_request)
+
+
+@app.route("/staff/inbox/{item_id}/read", methods=["POST"], content_types=BODY_TYPES)
+def mark_staff_inbox_item_read(item_id):
+    from functions.staff import inbox
+    return inbox.mark_read(app.current_request, item_id)
+
+
+# -- routing: configuration, staff directory, queues, claim / assign / transfer ---------------------
+@app.route("/staff/config/{kind}", methods=["GET"])
+def get_configuration(kind):
+    from functions.staff import routing
+    return routing.get_config(app.current_request, kind)
+
+
+@app.route("/staff/config/{kind}", methods=["PUT"], content_types=BODY_TYPES)
+def change_configuration(kind):
+    from functions.staff import routing
+    return routing.put_config(app.current_request, kind)
+
+
+@app.route("/staff/config/{kind}/history", methods=["GET"])
+def configuration_history(kind):
+    from functions.staff import routing
+    return routing.config_history(app.current_request, kind)
+
+
+@app.route("/staff/handlers", methods=["GET"])
+def list_handlers():
+    from functions.staff import routing
+    return routing.list_handlers(app.current_request)
+
+
+@app.route("/staff/handlers/{handler_id}", methods=["GET"])
+def get_handler(handler_id):
+    from functions.staff import routing
+    return routing.get_handler(app.current_request, handler_id)
+
+
+@app.route("/staff/handlers/{handler_id}", methods=["PUT"], content_types=BODY_TYPES)
+def put_handler(handler_id):
+    from functions.staff import routing
+    return routing.put_handler(app.current_request, handler_id)
+
+
+@app.route("/staff/handlers/{handler_id}/availability", methods=["PUT"], content_types=BODY_TYPES)
+def set_availability(handler_id):
+    from functions.staff import routing
+    return routing.set_availability(app.current_request, handler_id)
+
+
+@app.route("/staff/queue", methods=["GET"])
+def work_queue():
+    from functions.staff import routing
+    return routing.work_queue(app.current_request)
+
+
+@app.route("/staff/complaints/{complaint_id}/claim", methods=["POST"], content_types=BODY_TYPES)
+def claim_complaint(complaint_id):
+    from functions.staff import routing
+    return routing.claim(app.current_request, complaint_id)
+
+
+@app.route("/staff/complaints/{complaint_id}/assignment", methods=["POST"], content_types=BODY_TYPES)
+def assign_complaint_to_handler(complaint_id):
+    from functions.staff import routing
+    return routing.assign(app.current_request, complaint_id)
+
+
+@app.route("/staff/complaints/{complaint_id}/transfer", methods=["POST"], content_types=BODY_TYPES)
+def transfer_complaint(complaint_id):
+    from functions.staff import routing
+    return routing.transfer(app.current_request, complaint_id)
+
+
 # -- events --------------------------------------------------------------------------------------
 @app.on_sqs_message(queue=f"complaints-{STAGE}-email-intake", batch_size=5)
 def take_in_email(event):
@@ -116,6 +196,20 @@ def route_complaint(event):
     """Classification, priority, repeats and clusters for every ComplaintReceived (functions/router)."""
     from functions.router import handlers
     return handlers.handle(event)
+
+
+@app.on_sqs_message(queue=f"complaints-{STAGE}-assignment", batch_size=10)
+def assign_complaint(event):
+    """Department, SLA clocks and handler for every ComplaintClassified (shared/assignment.py)."""
+    from functions.router import handlers
+    return handlers.handle_classified(event)
+
+
+@app.schedule("rate(5 minutes)")
+def sweep_sla(event):
+    """SLA warnings and escalations, and cases stuck before routing (functions/router/sweep.py)."""
+    from functions.router import sweep
+    return sweep.handle(event)
 
 
 @app.schedule("rate(1 minute)")

@@ -68,6 +68,22 @@ class Settings(BaseModel):
     repeat_window_days: int = Field(30, alias="REPEAT_WINDOW_DAYS", gt=0,
                                     description="a closed case this recent can still be repeated")
 
+    # routing, SLA clocks and the sweep (shared/routing_rules.py, shared/sla.py; docs/routing-and-sla.md)
+    config_cache_seconds: float = Field(30, alias="CONFIG_CACHE_SECONDS", ge=0,
+                                        description="how long a function keeps routing/SLA config before re-reading")
+    unclassified_alert_minutes: int = Field(15, alias="UNCLASSIFIED_ALERT_MINUTES", gt=0,
+                                            description="a case still unclassified this long is re-driven")
+    unassigned_alert_minutes: int = Field(15, alias="UNASSIGNED_ALERT_MINUTES", gt=0,
+                                          description="a classified case without a department this long is re-routed")
+    triage_alert_minutes: int = Field(240, alias="TRIAGE_ALERT_MINUTES", gt=0,
+                                      description="a case waiting in triage this long is brought to a lead")
+    queue_retry_minutes: int = Field(30, alias="QUEUE_RETRY_MINUTES", gt=0,
+                                     description="how often a case waiting in a department queue is offered again")
+    redrive_attempts: int = Field(3, alias="REDRIVE_ATTEMPTS", ge=1,
+                                  description="re-drives of a stuck case before a person is told")
+    sweep_batch: int = Field(200, alias="SWEEP_BATCH", ge=1, le=1000,
+                             description="cases one sweep handles per shard (the rest wait for the next)")
+
     @property
     def mail_domain(self) -> str:
         """The domain of our Message-IDs (replies reference them)."""

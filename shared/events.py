@@ -69,6 +69,35 @@ class ComplaintClassified(BaseModel):
     detail_type: str = "ComplaintClassified"
 
 
+SLA_SOURCE = "complaints.sla"
+
+
+class StaffAlertRaised(BaseModel):
+    """Staff must look at a case: an SLA warning, a breach/escalation, a case waiting in a department
+    queue with nobody to take it, or a case stuck before routing. ``alert_id`` is stable for the one
+    step it reports (e.g. ``C2K7...:first_response:warn:0.8``), so a sweep that runs twice or overlaps
+    raises the same alert and the notifier delivers it once per recipient."""
+
+    source: ClassVar[str] = SLA_SOURCE
+
+    event_id: str  # == alert_id
+    alert_id: str
+    kind: str  # sla_warning | sla_breach | escalation | queue_waiting | stuck
+    complaint_id: str
+    recipients: list[str]  # staff subjects (handler ids in the staff directory)
+    department: str | None = None
+    clock: str | None = None  # the clock's name, e.g. "first_response", "cn_consumer_reply"
+    clock_label: dict[str, str] = {}  # {"en": "First response", "zh": "首次回复"}
+    due_at: str | None = None  # ISO 8601 UTC
+    share: float | None = None  # the share of the target reached (warnings)
+    level: int | None = None  # escalation level (1: department lead, 2: manager)
+    priority: str | None = None
+    reason: str | None = None  # a short explanation (English, for logs and the inbox's detail)
+    raised_at: str
+
+    detail_type: str = "StaffAlertRaised"
+
+
 class EventPublishFailed(Exception):
     pass
 
@@ -77,7 +106,7 @@ class EventPublisher:
     def __init__(self, events_client: Any, bus_name: str):
         self._events, self._bus = events_client, bus_name
 
-    def publish(self, event: ComplaintReceived | CustomerReplied | ComplaintClassified) -> None:
+    def publish(self, event: BaseModel) -> None:
         detail = event.model_dump(exclude={"detail_type"})
         out = self._events.put_events(Entries=[{
             "Source": getattr(event, "source", SOURCE),

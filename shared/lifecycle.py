@@ -1,6 +1,7 @@
 """The complaint lifecycle: one explicit state machine, every allowed transition in one table.
 
     received -> classified -> assigned -> in_progress <-> waiting_on_customer
+                  ^------ transfer to a queue ---|
                                              |  -> resolution_proposed -> resolved -> closed
     any open state -> rejected | withdrawn;   resolved/closed -> in_progress (reopen)
 
@@ -31,9 +32,12 @@ _ENDINGS = {S.REJECTED, S.WITHDRAWN}
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     S.RECEIVED: frozenset({S.CLASSIFIED, S.ASSIGNED, *_ENDINGS}),
     S.CLASSIFIED: frozenset({S.ASSIGNED, S.CLASSIFIED, *_ENDINGS}),
-    S.ASSIGNED: frozenset({S.IN_PROGRESS, S.ASSIGNED, *_ENDINGS}),
-    S.IN_PROGRESS: frozenset({S.WAITING_ON_CUSTOMER, S.RESOLUTION_PROPOSED, S.RESOLVED, S.ASSIGNED, *_ENDINGS}),
-    S.WAITING_ON_CUSTOMER: frozenset({S.IN_PROGRESS, S.RESOLVED, *_ENDINGS}),
+    # back to classified: transferred to a department where it waits for a handler
+    S.ASSIGNED: frozenset({S.IN_PROGRESS, S.ASSIGNED, S.CLASSIFIED, *_ENDINGS}),
+    S.IN_PROGRESS: frozenset({S.WAITING_ON_CUSTOMER, S.RESOLUTION_PROPOSED, S.RESOLVED, S.ASSIGNED, S.CLASSIFIED,
+                              *_ENDINGS}),
+    # waiting -> waiting: transferred while the customer has yet to answer (the clocks stay paused)
+    S.WAITING_ON_CUSTOMER: frozenset({S.IN_PROGRESS, S.WAITING_ON_CUSTOMER, S.RESOLVED, *_ENDINGS}),
     S.RESOLUTION_PROPOSED: frozenset({S.RESOLVED, S.IN_PROGRESS, S.WITHDRAWN}),
     S.RESOLVED: frozenset({S.CLOSED, S.IN_PROGRESS}),
     S.CLOSED: frozenset({S.IN_PROGRESS}),

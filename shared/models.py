@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from shared.lifecycle import Status
+from shared.sla import SlaClock
 
 # Limits shared by the server's validation and the form's client-side validation (see FORM_RULES).
 DESCRIPTION_MAX = 20_000
@@ -27,6 +28,7 @@ SHORT_TEXT_MAX = 200
 EXPECTED_RESOLUTION_MAX = 2_000
 MAX_ATTACHMENTS = 10
 PHONE_PATTERN = r"^\+?[0-9(][0-9 ()\-.]{5,22}[0-9]$"
+REGION_PATTERN = r"^[A-Za-z]{2}(-[A-Za-z0-9]{1,3})?$"  # ISO 3166-1 country or 3166-2 subdivision
 ATTACHMENT_ID_PATTERN = r"^att_[0-9a-f]{24}$"
 
 
@@ -121,6 +123,7 @@ class ComplaintSubmission(_Input):
         list[Annotated[str, StringConstraints(pattern=ATTACHMENT_ID_PATTERN)]], Field(max_length=MAX_ATTACHMENTS)
     ] = []
     occurred_at: datetime | date | None = None
+    region: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=REGION_PATTERN)] | None = None
 
     @field_validator("attachment_ids")
     @classmethod
@@ -187,6 +190,20 @@ class TimelineKind(StrEnum):
     REPEAT_RECEIVED = "repeat_received"  # on the original: the customer complained again (internal)
     CLUSTER_LINKED = "cluster_linked"  # other customers report the same product batch or order (internal)
     CLASSIFICATION_CORRECTED = "classification_corrected"  # a handler changed category or priority (internal)
+    # routing and SLA clocks (shared/assignment.py, functions/router/sweep.py) - all internal
+    ROUTED = "routed"  # the department chosen, by which rule
+    ASSIGNED = "assigned"  # a handler took the case (automatic, claimed or by a lead), with the reason
+    QUEUED = "queued"  # nobody could take it: it waits in the department queue, the lead is told
+    TRANSFERRED = "transferred"  # to another department or handler, with the reason
+    CLOCKS_STARTED = "clocks_started"  # every SLA and regulatory clock that applies, with its deadline
+    CLOCK_PAUSED = "clock_paused"  # waiting on the customer
+    CLOCK_RESUMED = "clock_resumed"  # the customer answered: deadlines moved by the time paused
+    CLOCK_STOPPED = "clock_stopped"  # met (or missed) by the first response or the resolution
+    SLA_WARNING = "sla_warning"  # a share of a clock's target used; the assignee told
+    SLA_BREACHED = "sla_breached"  # a deadline passed; the case escalated to the department lead
+    ESCALATED = "escalated"  # a further escalation level; the manager told
+    REDRIVEN = "redriven"  # the sweep sent a stuck case through its step again
+    STUCK = "stuck"  # a case kept waiting before routing; a person told
 
 
 class Visibility(StrEnum):
@@ -233,6 +250,14 @@ class Complaint(BaseModel):
     repeat_count: int = 0  # repeats received for this case
     cluster_id: str | None = None  # other customers report the same product batch or order
     contact_hashes: dict[str, str] = {}  # keyed hashes of email/phone/member id (read-only: written at intake)
+    region: str | None = None  # the customer's ISO 3166 country/subdivision, when given (routing, jurisdiction)
+    # routing and SLA (shared/assignment.py, shared/sla.py; docs/routing-and-sla.md)
+    routing: dict[str, Any] | None = None  # the department decision and its explanation
+    queued_at: datetime | None = None  # waiting in the department queue (no handler) since
+    clocks: list[SlaClock] = []  # every SLA and regulatory clock that applies
+    escalation_level: int = 0  # highest escalation level reached by any clock
+    next_check_at: datetime | None = None  # when the sweep must look at the case next (ByDue index)
+    redrives: int = 0  # times the sweep re-drove the case through its current step
 
 
 def detect_language(*texts: str | None) -> Language:

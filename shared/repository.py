@@ -20,6 +20,12 @@ from shared.models import Attachment, Complaint, Customer, TimelineEntry
 
 CASE = "CASE"
 BY_STATUS, BY_CHANNEL, BY_MONTH, PENDING_EVENTS = "ByStatus", "ByChannel", "ByMonth", "PendingEvents"
+BY_DUE, BY_QUEUE = "ByDue", "ByQueue"
+DUE_SHARDS = 4  # the ByDue index's partitions: writes spread over them, a sweep queries each
+# Index attributes derived from the case on every write; removed when they no longer apply.
+DERIVED = ("due_shard", "due_key", "work_queue", "queue_key")
+# Case fields a save may clear (written once at intake, or kept by other writers, are not here).
+_CLEARABLE = None
 MONTHS_BACK_WITHOUT_SINCE = 36
 CONTACT_KINDS = ("email", "phone", "member_id")
 
@@ -151,6 +157,7 @@ class ComplaintRepository:
             "contact_hashes": hashes or None,
             "tracking_token_hashes": set(c.tracking_token_hashes) or None,
         }
+        item.update(index_attributes(c))
         if c.customer is not None:
             item["customer_enc"] = self._cipher.encrypt(
                 c.customer.model_dump_json(exclude_none=True), bound_to=c.complaint_id
@@ -397,6 +404,33 @@ class ComplaintRepository:
             ))
         return events
 
+    # -- the sweep's work list and the work queues ------------------------------------------------
+    def due(self, shard: str, until: datetime, *, limit: int = 200) -> tuple[list[str], int]:
+        """Numbers of the cases of one ByDue shard whose next check is at or before ``until``, most
+        overdue first; and how many index items the query read (the sweep's cost)."""
+        out = self._db.query(
+            TableName=self._table, IndexName=BY_DUE,
+            KeyConditionExpression="due_shard = :s AND due_key <= :until",
+            ExpressionAttributeValues={":s": {"S": shard}, ":until": {"S": iso(until) + "#~"}},
+            ProjectionExpression="complaint_id", Limit=limit)
+        return [i["complaint_id"]["S"] for i in out.get("Items", [])], int(out.get("ScannedCount", 0))
+
+    def queue(self, work_queue: str, *, limit: int = 25, cursor: str | None = None) -> Page:
+        """A department's waiting cases (``QUEUE#<dept>``) or a handler's (``HANDLER#<id>``), most
+        urgent deadline first."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table, "IndexName": BY_QUEUE, "KeyConditionExpression": "work_queue = :q",
+            "ExpressionAttributeValues": {":q": {"S": work_queue}}, "Limit": limit}
+        if cursor:
+            state = _decode_cursor(cursor)
+            if state.get("index") != BY_QUEUE or state.get("queue") != work_queue:
+                raise InvalidCursor("cursor belongs to another listing")
+            kwargs["ExclusiveStartKey"] = state["key"]
+        out = self._db.query(**kwargs)
+        last = out.get("LastEvaluatedKey")
+        next_cursor = _encode_cursor({"index": BY_QUEUE, "queue": work_queue, "key": last}) if last else None
+        return Page([self._complaint(self._load(i), with_contact=False) for i in out.get("Items", [])], next_cursor)
+
     def mark_event_published(self, complaint_id: str) -> None:
         try:
             self._db.update_item(
@@ -419,14 +453,22 @@ class ComplaintRepository:
         if complaint.customer is None:
             item.pop("contact_hashes", None)
         sets, names, values = [], {}, {":expected": expected_version}
-        for i, (k, v) in enumerate(_drop_none(item).items()):
+        item = _drop_none(item)
+        for i, (k, v) in enumerate(item.items()):
             if k in ("PK", "SK", "tracking_token_hashes"):  # tokens are only ever added (add_tracking_token)
                 continue
             names[f"#a{i}"], values[f":v{i}"] = k, v
             sets.append(f"#a{i} = :v{i}")
+        # a field set to None (e.g. the sweep's next check, a queue the case left) is removed
+        removes = [k for k in clearable_fields() if k not in item]
+        for j, k in enumerate(removes):
+            names[f"#r{j}"] = k
+        expression = "SET " + ", ".join(sets)
+        if removes:
+            expression += " REMOVE " + ", ".join(f"#r{j}" for j in range(len(removes)))
         ops = [{"Update": {
             "TableName": self._table, "Key": self._dump({"PK": item["PK"], "SK": CASE}),
-            "UpdateExpression": "SET " + ", ".join(sets),
+            "UpdateExpression": expression,
             "ConditionExpression": "version = :expected",
             "ExpressionAttributeNames": names, "ExpressionAttributeValues": self._dump(values),
         }}]
@@ -495,6 +537,41 @@ class ComplaintRepository:
         return found
 
 
+def clearable_fields() -> tuple[str, ...]:
+    """Case attributes a save removes when the model no longer has them (None)."""
+    global _CLEARABLE
+    if _CLEARABLE is None:
+        keep = {"customer", "contact_hashes", "tracking_token_hashes", "complaint_id", "received_at"}
+        _CLEARABLE = tuple(k for k in Complaint.model_fields if k not in keep) + DERIVED
+    return _CLEARABLE
+
+
+def due_shard(complaint_id: str) -> str:
+    import zlib
+
+    return f"DUE#{zlib.crc32(complaint_id.encode()) % DUE_SHARDS}"
+
+
+def index_attributes(c: Complaint) -> dict[str, Any]:
+    """The ByDue and ByQueue index keys of a case (absent keys: the case is not in that index).
+
+    * ByDue: ``due_shard`` / ``due_key`` = ``<next_check_at>#<id>`` - the sweep's work list;
+    * ByQueue: ``work_queue`` = ``QUEUE#<department>`` while nobody has it, ``HANDLER#<id>`` once
+      assigned; ``queue_key`` = ``<nearest deadline>#<id>`` - a queue ordered by urgency.
+    """
+    from shared.lifecycle import OPEN_STATES
+    from shared.sla import nearest_deadline
+
+    out: dict[str, Any] = {}
+    if c.next_check_at is not None:
+        out["due_shard"], out["due_key"] = due_shard(c.complaint_id), f"{iso(c.next_check_at)}#{c.complaint_id}"
+    if c.department and c.status in OPEN_STATES and not c.repeat_of:
+        out["work_queue"] = f"HANDLER#{c.assignee}" if c.assignee else f"QUEUE#{c.department}"
+        urgent = nearest_deadline(c.clocks) or c.received_at
+        out["queue_key"] = f"{iso(urgent)}#{c.complaint_id}"
+    return out
+
+
 def attachment_of(upload: AttachmentUpload, size: int) -> Attachment:
     return Attachment(attachment_id=upload.attachment_id, filename=upload.filename,
                       content_type=upload.content_type, size=size, key=upload.key)
@@ -507,7 +584,7 @@ def _encode_cursor(state: dict[str, Any]) -> str:
 def _decode_cursor(cursor: str) -> dict[str, Any]:
     try:
         state = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        assert isinstance(state, dict) and state.get("index") in (BY_STATUS, BY_CHANNEL, BY_MONTH)
+        assert isinstance(state, dict) and state.get("index") in (BY_STATUS, BY_CHANNEL, BY_MONTH, BY_QUEUE)
         key = state.get("key")
         assert key is None or (isinstance(key, dict) and all(isinstance(v, dict) for v in key.values()))
         month = state.get("month")

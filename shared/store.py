@@ -43,6 +43,9 @@ def reset() -> None:
     from shared.auth import verifier
     from shared.config import reset_settings
 
+    from shared import config_store
+
+    config_store.reset()
     for factory in (field_cipher, lookup_hasher, complaint_repository, mailbox, event_publisher, verifier):
         factory.cache_clear()
     reset_clients()

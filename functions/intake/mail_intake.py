@@ -16,6 +16,7 @@ from functions.intake.mail.cleaning import FORWARD_SUBJECT, REPLY_SUBJECT
 from functions.intake.mail.parser import MailAttachment, ParsedMail, parse_mail
 from functions.intake.mail.rules import MailDecision, decide
 from functions.intake.service import IdempotencyConflict, Intake, idempotency_key_hash
+from shared.clock import now as domain_now
 from shared.attachments import AttachmentRejected, AttachmentStore, check_upload
 from shared.config import Settings
 from shared.events import CustomerReplied, EventPublisher
@@ -167,7 +168,7 @@ class EmailIntake:
             if found is None:  # the number in the subject was well formed but is not ours
                 return self._new_instead(key, mail, received_at)
             case, _ = found
-            now = datetime.now(timezone.utc)
+            now = domain_now()
             entries = [TimelineEntry(
                 at=received_at, kind=TimelineKind.CUSTOMER_MESSAGE, actor="customer",
                 text=(mail.text or mail.subject)[:DESCRIPTION_MAX],
@@ -180,6 +181,9 @@ class EmailIntake:
                 changes["status"] = Status.IN_PROGRESS
                 entries.append(TimelineEntry(at=now, kind=TimelineKind.STATUS_CHANGED, status=Status.IN_PROGRESS,
                                              details={"from": case.status.value, "because": "customer_replied"}))
+                resumed, clock_entries = self._resume_clocks(case, now)  # the SLA clocks run again
+                changes.update(resumed)
+                entries += clock_entries
             try:
                 self._repo.save(case.model_copy(update=changes), entries, expected_version=case.version,
                                 also=[self._mailbox.record_op(key, "reply", decision.reason, complaint_id=complaint_id,
@@ -191,6 +195,14 @@ class EmailIntake:
             self._announce_reply(key, complaint_id, mail, received_at)
             return MailOutcome("reply", decision.reason, complaint_id)
         raise StaleVersion(complaint_id)  # busy case: let the queue redeliver
+
+    def _resume_clocks(self, case: Any, now: datetime) -> tuple[dict, list]:
+        if not case.clocks:
+            return {}, []
+        from shared.clock_changes import resume_clocks
+        from shared.config_store import config_store
+
+        return resume_clocks(case, now, config_store())
 
     def _new_instead(self, key: str, mail: ParsedMail, received_at: datetime) -> MailOutcome:
         decision = MailDecision("new", "unknown_complaint_number")

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable
 
+from shared.clock import now as domain_now
 from shared.attachments import AttachmentStore
 from shared.config import Settings
 from shared.crypto import FieldCipher
@@ -61,7 +62,7 @@ class Intake:
                  cipher: FieldCipher, settings: Settings, clock: Callable[[], datetime] | None = None):
         self._repo, self._publisher, self._store = repository, publisher, attachments
         self._cipher, self._settings = cipher, settings
-        self._now = clock or (lambda: datetime.now(timezone.utc))
+        self._now = clock or domain_now
 
     def submit(self, submission: ComplaintSubmission, *, idempotency_key: str | None = None) -> Receipt:
         attachments = self._checked_attachments(submission.attachment_ids)
@@ -168,4 +169,7 @@ class Intake:
             received_at=now,
             updated_at=now,
             tracking_token_hashes=[hash_tracking_token(token)],
+            region=s.region,
+            # the sweep looks again if the router has not classified it by then (docs/routing-and-sla.md)
+            next_check_at=now + timedelta(minutes=self._settings.unclassified_alert_minutes),
         )

@@ -22,6 +22,7 @@ from typing import Callable
 from urllib.parse import quote
 
 from functions.notifier.channels import EmailChannel, SendFailed, SmsChannel
+from shared.clock import now as domain_now
 from shared.contact import e164
 from functions.notifier.delivery_log import DeliveryLog, Record
 from functions.notifier.messages import Rendered, compose_email, email_bytes, format_deadline, render
@@ -71,7 +72,7 @@ class Notifier:
                  settings: Settings, clock: Callable[[], datetime] | None = None):
         self._repo, self._log, self._email, self._sms = repository, log, email, sms
         self._settings = settings
-        self._now = clock or (lambda: datetime.now(timezone.utc))
+        self._now = clock or domain_now
 
     def notify(self, notice: Notice) -> Outcome:
         found = self._repo.get(notice.complaint_id, with_contact=True)

@@ -111,3 +111,35 @@ def received_event(body: str) -> ComplaintReceived | None:
     received = ComplaintReceived.model_validate(envelope["detail"])
     number = normalize_complaint_number(received.complaint_id)
     return received.model_copy(update={"complaint_id": number})
+
+
+# -- assignment: ComplaintClassified -> department, clocks, handler ----------------------------------
+def handle_classified(event: Any) -> dict[str, Any]:
+    """The assignment queue's consumer (``ComplaintClassified`` from the router, or from a triage
+    correction); returns the partial batch response."""
+    from shared.batch import process_sqs_batch
+
+    return process_sqs_batch(event, _classified_record)
+
+
+def _classified_record(record: Any) -> str:
+    from shared.assignment import assigner
+    from shared.events import ROUTER_SOURCE
+
+    envelope = json.loads(record.body)
+    if envelope.get("source") != ROUTER_SOURCE or envelope.get("detail-type") != "ComplaintClassified":
+        logger().info("event ignored by the assigner", extra={"sqs_message_id": record.message_id})
+        return "ignored"
+    number = normalize_complaint_number(str(envelope["detail"]["complaint_id"]))
+    log = logger()
+    log.append_keys(complaint_id=number)
+    try:
+        outcome = assigner().route(number)
+        log.info("routing done", extra={"outcome": outcome.state})
+        return outcome.state
+    except Exception as exc:
+        log.exception("routing failed; the message returns to the queue",
+                      extra={"error": type(exc).__name__, "sqs_message_id": record.message_id})
+        raise
+    finally:
+        log.remove_keys(["complaint_id"])

@@ -32,6 +32,7 @@ from typing import Any, Callable, Protocol
 
 from functions.router import duplicates
 from functions.router.priority import MatchedRule, PriorityDecision, PriorityInputs, PriorityRules
+from shared.clock import now as domain_now
 from shared.events import ComplaintClassified, ComplaintReceived, EventPublisher
 from shared.lifecycle import OPEN_STATES, Status, check_transition
 from shared.models import Complaint, TimelineEntry, TimelineKind, Visibility
@@ -118,7 +119,7 @@ class Router:
                  clock: Callable[[], datetime] | None = None):
         self._repo, self._store, self._publisher = repository, store, publisher
         self._classifier, self._rules, self._settings = classifier, rules, settings
-        self._now = clock or (lambda: datetime.now(timezone.utc))
+        self._now = clock or domain_now
 
     # -- one delivery --------------------------------------------------------------------------------
     def handle(self, event: ComplaintReceived) -> str:
@@ -194,6 +195,11 @@ class Router:
             "category": result.label, "priority": priority.level, "classification": decision,
             "needs_triage": needs_triage, "repeat_of": original.complaint_id if original else None,
             "cluster_id": cluster.cluster_id if cluster else None,
+            # the sweep's next look: a repeat has no work of its own; a triage case waits for a person
+            # (brought to a lead if it waits too long); the others must be routed by then
+            "next_check_at": None if original else now + timedelta(
+                minutes=s.triage_alert_minutes if needs_triage else s.unassigned_alert_minutes),
+            "redrives": 0,
         })
         entries = [
             TimelineEntry(at=now, kind=TimelineKind.STATUS_CHANGED, status=Status.CLASSIFIED),

@@ -10,7 +10,7 @@ suggested category is a correction too (a confirmed label is training data as we
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -96,9 +96,13 @@ def correct_classification(request: Any, complaint_id: str):
     after = {"category": body.category, "priority": body.priority or case.priority}
     decision["corrected"] = {**after, "from": before, "by": actor, "at": now.isoformat().replace("+00:00", "Z"),
                              "reason": body.reason}
+    to_route = not case.department and not case.repeat_of  # triage done: routing takes it from here
     corrected = case.model_copy(update={"category": after["category"], "priority": after["priority"],
                                         "needs_triage": False, "classification": decision,
                                         "version": case.version + 1, "updated_at": now})
+    if to_route:  # if the event below is lost, the sweep routes it after this long
+        corrected = corrected.model_copy(update={"next_check_at": now + timedelta(
+            minutes=settings().unassigned_alert_minutes), "redrives": 0})
     entry = TimelineEntry(at=now, kind=TimelineKind.CLASSIFICATION_CORRECTED, visibility=Visibility.INTERNAL,
                           actor=actor, text=body.reason,
                           details={"from": before, "to": after, "model_version": decision.get("model_version"),
@@ -116,4 +120,22 @@ def correct_classification(request: Any, complaint_id: str):
         repo.save(corrected, [entry], expected_version=body.version, also=ops)
     except StaleVersion:
         raise ApiError(409, "stale_version", "the complaint changed meanwhile; read it again") from None
+    if to_route:
+        _announce(corrected, decision)
     return json_response({**staff_summary(corrected), "classification": decision})
+
+
+def _announce(case: Any, decision: dict[str, Any]) -> None:
+    """ComplaintClassified again, so the assignment step routes the corrected case."""
+    from shared.events import ComplaintClassified
+    from shared.observability import logger
+    from shared.store import event_publisher
+
+    try:
+        event_publisher().publish(ComplaintClassified(
+            event_id=f"{case.complaint_id}:classified:v{case.version}", complaint_id=case.complaint_id,
+            category=case.category, confidence=float(decision.get("confidence") or 0), priority=case.priority,
+            needs_triage=False, model_version=str(decision.get("model_version") or "corrected")))
+    except Exception as exc:  # noqa: BLE001 - the sweep routes it when its next check comes
+        logger().warning("could not announce the corrected case; the sweep will route it",
+                         extra={"complaint_id": case.complaint_id, "error": type(exc).__name__})

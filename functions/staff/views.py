@@ -15,8 +15,16 @@ def staff_summary(c: Complaint) -> dict[str, Any]:
         "attachment_count": len(c.attachments), "received_at": iso(c.received_at), "updated_at": iso(c.updated_at),
         "version": c.version,
         "needs_triage": c.needs_triage, "repeat_of": c.repeat_of, "repeat_count": c.repeat_count,
-        "cluster_id": c.cluster_id,
+        "cluster_id": c.cluster_id, "escalation_level": c.escalation_level,
+        "due_at": _nearest(c), "queued_at": iso(c.queued_at) if c.queued_at else None,
     }
+
+
+def _nearest(c: Complaint) -> str | None:
+    from shared.sla import nearest_deadline
+
+    due = nearest_deadline(c.clocks)
+    return iso(due) if due else None
 
 
 def staff_detail(c: Complaint, timeline: list[TimelineEntry]) -> dict[str, Any]:
@@ -36,9 +44,21 @@ def staff_detail(c: Complaint, timeline: list[TimelineEntry]) -> dict[str, Any]:
         ],
         "reopened_count": c.reopened_count,
         "classification": c.classification,
+        "routing": c.routing,
+        "clocks": _clocks(c),
+        "region": c.region,
         "timeline": [
             {"at": iso(e.at), "kind": e.kind.value, "visibility": e.visibility.value, "actor": e.actor,
              "status": e.status.value if e.status else None, "text": e.text, "details": e.details}
             for e in sorted(timeline, key=lambda e: e.at)
         ],
     }
+
+
+def _clocks(c: Complaint) -> list[dict[str, Any]]:
+    """Every clock that applies (internal and regulatory), not only the nearest."""
+    from shared.clock import now
+    from shared.sla import clock_view
+
+    at = now()
+    return [clock_view(k, at) for k in c.clocks]
