@@ -25,6 +25,7 @@ def _run(args: argparse.Namespace) -> int:
         options.smtp_port = args.smtp_port
     if args.stage:
         options.stage = args.stage
+    options.demo_staff = not args.no_demo_staff
     return run(options)
 
 
@@ -36,6 +37,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--api-port", type=int, help="HTTP API port (env API_PORT, default 8000)")
     p.add_argument("--smtp-port", type=int, help="SMTP listener port (env SMTP_PORT, default 2525)")
     p.add_argument("--stage", help="stage name used in resource names (env STAGE, default dev)")
+    p.add_argument("--no-demo-staff", action="store_true",
+                   help="start with an empty staff directory (default: demo handlers on duty, leads, a manager)")
     p.set_defaults(func=_run)
 
 

@@ -42,6 +42,7 @@ class StackOptions:
     smtp_port: int = field(default_factory=lambda: int(os.environ.get("SMTP_PORT") or 2525))
     stage: str = field(default_factory=lambda: os.environ.get("STAGE") or "dev")
     var_dir: Path = field(default_factory=devkeys.var_dir)
+    demo_staff: bool = True  # seed handlers, leads and a manager (infra/demo_staff.py)
 
     @property
     def aws_endpoint(self) -> str:
@@ -122,6 +123,12 @@ class LocalStack:
         reset_settings()
         reset_clients()
         log.info("stack complaints-%s created: %s", o.stage, ", ".join(f"{k}={v}" for k, v in outputs.items()))
+        if o.demo_staff:
+            from infra import demo_staff
+
+            if demo_staff.seed():
+                log.info("demo staff seeded: handlers on duty in every department, leads and a manager "
+                         "(infra/demo_staff.py)")
 
     def _start_api(self) -> None:
         from chalice.config import Config
@@ -202,7 +209,8 @@ class LocalStack:
             f"  Resources       table {e.get('TABLE_NAME')}, bucket {e.get('ATTACHMENTS_BUCKET')}, "
             f"bus {e.get('EVENT_BUS_NAME')}",
             f"  Event pump      {', '.join(sources) or 'nothing to pump'}",
-            '  Staff token     complaints token --role agent --department quality --name "Li Wei"',
+            '  Staff token     complaints token --role agent --department quality --name "Li Wei"'
+            + ("   (demo staff on duty: infra/demo_staff.py)" if o.demo_staff else ""),
             "Press Ctrl-C to stop.",
         ])
 

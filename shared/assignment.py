@@ -273,6 +273,8 @@ class Assigner:
             raise StaleVersion(complaint_id)
         if case.status not in OPEN_STATES or case.repeat_of:
             raise AssignmentRefused("not_open", "only open cases can be transferred")
+        if case.status == Status.RECEIVED or not case.priority:
+            raise AssignmentRefused("not_classified", "the router has not classified this case yet")
         routing, sla, calendars = self.configs()
         target = routing.config.department(department or case.department)
         if target is None:

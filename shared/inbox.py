@@ -50,7 +50,7 @@ class InboxItem(BaseModel):
     department: str | None = None
     clock: str | None = None
     clock_label: dict[str, str] = {}
-    due_at: str | None = None
+    due_at: str | None = None  # normalised like raised_at
     share: float | None = None
     level: int | None = None
     priority: str | None = None
@@ -58,10 +58,10 @@ class InboxItem(BaseModel):
     raised_at: str  # normalised to ``YYYY-MM-DDTHH:MM:SS.mmmZ``: the sort key orders by it
     read_at: str | None = None
 
-    @field_validator("raised_at")
+    @field_validator("raised_at", "due_at")
     @classmethod
-    def _normalised(cls, value: str) -> str:
-        return iso(parse_time(value))
+    def _normalised(cls, value: str | None) -> str | None:
+        return iso(parse_time(value)) if value is not None else None
 
     @classmethod
     def of(cls, alert: StaffAlertRaised) -> "InboxItem":

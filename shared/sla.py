@@ -249,8 +249,11 @@ def pause(clocks: Iterable[SlaClock], at: datetime, calendars: Calendars) -> lis
     for c in clocks:
         if c.running_since is not None and c.pauses_when_waiting:
             ran = calendars.for_clock(c).seconds_between(c.running_since, at)
-            c = c.model_copy(update={"consumed_seconds": c.consumed_seconds + ran, "running_since": None,
-                                     "due_at": None, "paused_at": at, "pauses": c.pauses + 1})
+            consumed = c.consumed_seconds + ran
+            # a deadline already passed stays where it was: pausing cannot undo a breach
+            due = c.due_at if consumed >= c.budget_seconds else None
+            c = c.model_copy(update={"consumed_seconds": consumed, "running_since": None,
+                                     "due_at": due, "paused_at": at, "pauses": c.pauses + 1})
         out.append(c)
     return out
 
@@ -263,7 +266,8 @@ def resume(clocks: Iterable[SlaClock], at: datetime, calendars: Calendars) -> li
             paused = max(0.0, (at - c.paused_at).total_seconds())
             c = c.model_copy(update={"paused_at": None, "paused_seconds": c.paused_seconds + paused,
                                      "running_since": at})
-            c = c.model_copy(update={"due_at": _point(c, 1.0, calendars)})
+            if c.consumed_seconds < c.budget_seconds or c.due_at is None:
+                c = c.model_copy(update={"due_at": _point(c, 1.0, calendars)})
         out.append(c)
     return out
 
@@ -276,7 +280,10 @@ def stop(clocks: Iterable[SlaClock], event: str, at: datetime, calendars: Calend
             consumed = c.consumed_seconds
             if c.running_since is not None:
                 consumed += calendars.for_clock(c).seconds_between(c.running_since, at)
+            # FIX: a clock stopped while paused ends its pause too: count that pause in paused_seconds
+            paused = max(0.0, (at - c.paused_at).total_seconds()) if c.paused_at is not None else 0.0
             c = c.model_copy(update={"consumed_seconds": consumed, "running_since": None, "paused_at": None,
+                                     "paused_seconds": c.paused_seconds + paused,
                                      "stopped_at": at, "met": consumed <= c.budget_seconds + 1e-6})
         out.append(c)
     return out
@@ -369,8 +376,8 @@ def fire_due(clocks: Iterable[SlaClock], config: SlaConfig, calendars: Calendars
         if levels:
             update["level"] = max(p.level for p in levels)
             update["warned"] = sorted({*c.warned, *config.warning_shares})
-            if c.breached_at is None:
-                update["breached_at"] = min(p.at for p in levels)
+            if c.breached_at is None:  # when the deadline passed (not when a late sweep noticed)
+                update["breached_at"] = min([p.at for p in levels] + ([c.due_at] if c.due_at else []))
             fired.extend(levels)
         elif warnings:
             fired.append(warnings[-1])

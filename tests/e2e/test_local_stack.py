@@ -118,23 +118,30 @@ def test_stored_case_keeps_contact_data_encrypted(local_stack, received):
         assert secret not in everything
 
 
-def test_complaint_received_event_reaches_the_router_queue(local_stack, received):
-    from functions.app import app
-
-    router_queue = local_stack.env["ROUTER_QUEUE_URL"].rsplit("/", 1)[-1]
-    if any(getattr(s, "queue", None) == router_queue for s in app.event_sources):
-        pytest.skip("the router consumes this queue now: check the routed case instead")
-    sqs = local_stack.client("sqs")
-    details = []
-    for _ in range(3):  # a few receives only: each one counts towards the redrive limit
-        messages = sqs.receive_message(QueueUrl=local_stack.env["ROUTER_QUEUE_URL"], MaxNumberOfMessages=10,
-                                       WaitTimeSeconds=1, VisibilityTimeout=0).get("Messages", [])
-        details += [json.loads(m["Body"]) for m in messages]
-        if any(d["detail"].get("complaint_id") == received["complaint_id"] for d in details):
+def test_submitted_complaint_is_classified_routed_and_assigned(local_stack):
+    """Through the pump: router -> ComplaintClassified -> assignment -> a demo handler on duty, with
+    its SLA and regulatory clocks running and the case in the handler's queue."""
+    received = submit(local_stack, title="饺子变质", description="昨天买的速冻饺子煮好后有一股酸臭味，馅料已经变质发霉，"
+                                                            "孩子吃了两个就开始拉肚子，请尽快处理。",
+                      product={"name": "速冻水饺", "sku": "DUMP-1KG", "batch": "B2411"})
+    token = local_stack.token(role="manager", departments=[], name="Zhao Min")
+    headers = {"Authorization": f"Bearer {token}"}
+    url = f"{local_stack.api_url}/staff/complaints/{received['complaint_id']}"
+    case = {}
+    for _ in range(120):
+        case = requests.get(url, headers=headers, timeout=10).json()
+        if case.get("status") == "assigned":
             break
-    event = next(d for d in details if d["detail"].get("complaint_id") == received["complaint_id"])
-    assert event["source"] == "complaints.intake" and event["detail-type"] == "ComplaintReceived"
-    assert EMAIL not in json.dumps(event)
+        time.sleep(0.25)
+    assert case.get("status") == "assigned", [(e["kind"], e["text"]) for e in case.get("timeline", [])]
+    assert case["department"] and case["assignee"].startswith("dev-")
+    assert {"routed", "clocks_started", "assigned"} <= {e["kind"] for e in case["timeline"]}
+    names = {c["name"] for c in case["clocks"]}
+    assert {"first_response", "resolution", "cn_consumer.reply"} <= names
+    assert all(c["state"] == "running" and c["due_at"] for c in case["clocks"])
+    queue = requests.get(f"{local_stack.api_url}/staff/queue", params={"assignee": case["assignee"]},
+                         headers=headers, timeout=10).json()
+    assert received["complaint_id"] in [c["complaint_id"] for c in queue["complaints"]]
 
 
 def test_acknowledgement_email_lands_in_the_outbox(local_stack, received):

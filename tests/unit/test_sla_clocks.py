@@ -221,6 +221,7 @@ def test_a_stopped_clock_stays_stopped():
     stopped = stop(clocks, "resolution", sh(2026, 11, 23, 10), CALENDARS)
     resolution = named(stopped)["resolution"]
     assert (resolution.met, resolution.consumed_seconds, resolution.paused_at) == (True, HOUR, None)
+    assert (resolution.pauses, resolution.paused_seconds) == (1, (2 * 24 + 18) * HOUR)  # Fri 16:00 - Mon 10:00
     assert resume(stopped, sh(2026, 11, 24, 10), CALENDARS)[1] == resolution
     assert stop(stopped, "resolution", sh(2026, 12, 24), CALENDARS)[1] == resolution  # a second stop is ignored
     assert pending_points(resolution, SLA, CALENDARS) == []
@@ -288,6 +289,20 @@ def test_a_paused_clock_has_no_pending_points():
     assert next_point(clocks, SLA, CALENDARS) == sh(2026, 11, 26, 12)
 
 
+def test_a_clock_paused_after_its_deadline_keeps_that_deadline():
+    # P1 first response due at +60 min; the case waits on the customer from +120 to +300 min unseen
+    clocks = pause(start("P1"), after(120), CALENDARS)
+    fr = named(clocks)["first_response"]
+    assert fr.state == "paused" and fr.due_at == after(60)  # a pause cannot undo a breach
+    assert nearest_deadline(clocks) == after(60)  # still sorts as overdue in a queue
+    clocks = resume(clocks, after(300), CALENDARS)
+    fr = named(clocks)["first_response"]
+    assert fr.due_at == after(60) and clock_view(fr, after(300))["seconds_left"] == -240 * MINUTE
+    clocks, fired = fire_due(clocks, SLA, CALENDARS, after(301))
+    assert [p.level for p in fired if p.clock == "first_response"] == [1, 2]
+    assert named(clocks)["first_response"].breached_at == after(60)  # when it passed, not when noticed
+
+
 def test_points_respect_pauses():
     fr = named(start("P3", sh(2026, 11, 23, 9)))["first_response"]  # Monday 09:00
     eighty = [p for p in pending_points(fr, SLA, CALENDARS) if p.share == 0.8][0]
@@ -314,7 +329,7 @@ def test_rebase_keeps_consumed_time_and_uses_the_new_calendar():
     # "5 business days" keeps the share used (3 h of customer_service's 72 h = 1/24) of quality's
     # 5 working days (40 h): 38 h 20 min left from Saturday -> Mon-Thu (32 h), Fri 27 09-12, 13:00-16:20
     resolution = moved["resolution"]
-    assert resolution.budget_seconds == 40 * HOUR
+    assert resolution.budget_seconds == 40 * HOUR and resolution.consumed_seconds == 40 * HOUR / 24
     assert resolution.due_at == sh(2026, 11, 27, 16, 20)
     assert moved["cn_consumer.reply"] == named(clocks)["cn_consumer.reply"]  # regulatory clocks stay
 
@@ -328,6 +343,9 @@ def test_rebase_of_wall_time_and_paused_clocks():
                    CALENDARS)
     clocks = resume(rebase(clocks, "quality", sh(2026, 11, 21, 9), CALENDARS), sh(2026, 11, 23, 9), CALENDARS)
     assert named(clocks)["first_response"].due_at == sh(2026, 11, 23, 17)  # 1 h used, 7 h from Monday 09:00
+    # resolution: 1 h of customer_service's 72 h used = 2000 s of quality's 40 h; 39 h 26 min 40 s from
+    # Monday 09:00 -> Mon-Thu (32 h), Friday 09-12, 13:00-17:26:40
+    assert named(clocks)["resolution"].due_at == sh(2026, 11, 27, 17, 26, 40)
 
 
 # -- configuration ----------------------------------------------------------------------------------------
