@@ -186,7 +186,8 @@ def take_in_email(event):
 
 @app.on_sqs_message(queue=f"complaints-{STAGE}-notifier", batch_size=10)
 def notify_customer(event):
-    """Acknowledgements to the customer (email or SMS) for ComplaintReceived and CustomerReplied."""
+    """Acknowledgements to the customer (email or SMS) for ComplaintReceived and CustomerReplied, and
+    staff alerts (inbox item + email) for StaffAlertRaised."""
     from functions.notifier import handlers
     return handlers.handle(event)
 

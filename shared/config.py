@@ -81,6 +81,9 @@ class Settings(BaseModel):
                                      description="how often a case waiting in a department queue is offered again")
     redrive_attempts: int = Field(3, alias="REDRIVE_ATTEMPTS", ge=1,
                                   description="re-drives of a stuck case before a person is told")
+    staff_alert_reply_to: str | None = Field(None, alias="STAFF_ALERT_REPLY_TO",
+                                             description="Reply-To of staff alert emails (default no-reply@<sender "
+                                                         "domain>): never the complaints intake address")
     sweep_batch: int = Field(200, alias="SWEEP_BATCH", ge=1, le=1000,
                              description="cases one sweep handles per shard (the rest wait for the next)")
 

@@ -78,7 +78,8 @@ def _forget_cached_services() -> None:
 
     store.reset()
     for module, factory in (("functions.intake.api", "intake"), ("functions.intake.mail_handler", "email_intake"),
-                            ("functions.notifier.handlers", "notifier")):
+                            ("functions.notifier.handlers", "notifier"),
+                            ("functions.notifier.handlers", "staff_alerts")):
         try:
             getattr(importlib.import_module(module), factory).cache_clear()
         except (ImportError, AttributeError):

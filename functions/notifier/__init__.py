@@ -1,4 +1,4 @@
-"""The notifier: tells customers what happens to their complaints.
+"""The notifier: tells customers what happens to their complaints, and staff what needs them.
 
 Acknowledgements so far: ``ComplaintReceived`` -> "we have your complaint" (number, next steps,
 first-response time, tracking link with a fresh token), ``CustomerReplied`` -> "we have your
@@ -11,4 +11,6 @@ redelivered event never sends twice; a failed send is retried by SQS and then de
     messages.py      templates (Jinja2, autoescaped HTML) and the MIME message
     channels.py      SES v2 and SNS
     delivery_log.py  claims and outcomes of each notification, Message-ID records
+    staff_alerts.py  ``StaffAlertRaised`` (SLA warnings, escalations, waiting queues, stuck cases):
+                     an item in each recipient's inbox and one email each, in their language
 """

@@ -89,7 +89,7 @@ class StaffAlerts:
 
     def deliver(self, alert: StaffAlertRaised) -> str:
         """``delivered`` if anything was new, ``duplicate`` if every recipient had it already."""
-        item = InboxItem.of(alert)  # a malformed alert raises here, before anything is written
+        item = InboxItem.of(alert)  # a malformed alert (times) raises here, before anything is written
         extra = {"alert_id": alert.alert_id, "complaint_id": alert.complaint_id, "kind": alert.kind}
         recipients = list(dict.fromkeys(alert.recipients))
         profiles = self._directory.profiles(recipients)
@@ -134,6 +134,8 @@ class StaffAlerts:
                                     sender_address=s.sender_address, to_name=profile.name,
                                     to_address=profile.email, message_id=ours, language=language, sent_at=now)
             message.replace_header("Auto-Submitted", "auto-generated")  # an alert, not an answer (RFC 3834)
+            # a staff member's reply must not reach the complaints intake as a customer's message
+            message.replace_header("Reply-To", s.staff_alert_reply_to or f"no-reply@{s.mail_domain}")
             ses_id = self._email.send(email_bytes(message), to=profile.email, purpose=PURPOSE)
         except Exception as exc:
             code = exc.code if isinstance(exc, SendFailed) else (error_code(exc) or type(exc).__name__)

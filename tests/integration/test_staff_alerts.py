@@ -147,6 +147,8 @@ def test_each_recipient_gets_one_inbox_item_and_one_email_in_their_language(aler
     assert english["Subject"] == f"[P1] {case}: First response 80% of target used"
     assert english["Content-Language"] == "en" and english["Auto-Submitted"] == "auto-generated"
     assert english["From"].addresses[0].addr_spec == SENDER
+    # a reply to an alert must not reach the complaints intake as if the customer wrote it
+    assert english["Reply-To"].addresses[0].addr_spec == "no-reply@example.com"
     assert f"<{case}.staff-alert." in english["Message-ID"]
     text = text_of(english)
     for expected in ("80% of the target time", "First response", "2 h 15 min left", "UTC", "Priority: P1",
@@ -287,7 +289,7 @@ def test_a_failed_send_is_retried_and_sends_each_email_once(alerts, aws, monkeyp
         assert len([i for i in inbox_items(aws, staff_id) if not i["SK"]["S"].startswith("ALERT#")]) == 1
 
 
-def test_a_malformed_alert_is_retried_and_other_sources_are_ignored(alerts):
+def test_a_malformed_alert_is_retried_and_other_sources_are_ignored(alerts, aws):
     def record(body, message_id):
         return {"messageId": message_id, "receiptHandle": "r", "body": json.dumps(body),
                 "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {}, "md5OfBody": "",
@@ -297,10 +299,13 @@ def test_a_malformed_alert_is_retried_and_other_sources_are_ignored(alerts):
     no_recipients = {"source": "complaints.sla", "detail-type": "StaffAlertRaised", "detail": {"alert_id": "x"}}
     bad_number = {"source": "complaints.sla", "detail-type": "StaffAlertRaised",
                   "detail": an_alert("C000000000").model_dump(exclude={"detail_type"})}
+    bad_due = {"source": "complaints.sla", "detail-type": "StaffAlertRaised",
+               "detail": {**an_alert(number()).model_dump(exclude={"detail_type"}), "due_at": "soon"}}
     other = {"source": "complaints.sla", "detail-type": "SweepFinished", "detail": {}}
-    event = {"Records": [record(no_recipients, "m-1"), record(bad_number, "m-2"), record(other, "m-3")]}
-    assert notify(alerts, event) == {"batchItemFailures": [{"itemIdentifier": "m-1"}, {"itemIdentifier": "m-2"}]}
-    assert sent_emails() == []
+    event = {"Records": [record(no_recipients, "m-1"), record(bad_number, "m-2"), record(bad_due, "m-3"),
+                         record(other, "m-4")]}
+    assert notify(alerts, event) == {"batchItemFailures": [{"itemIdentifier": m} for m in ("m-1", "m-2", "m-3")]}
+    assert sent_emails() == [] and inbox_items(aws, LEAD) == []
 
 
 # -- the inbox API --------------------------------------------------------------------------------------
