@@ -231,21 +231,28 @@ class Assigner:
 
     # -- staff actions ------------------------------------------------------------------------------------
     def claim(self, complaint_id: str, handler_id: str, *, expected_version: int | None = None) -> Complaint:
-        """A handler takes a waiting case of their department (one wins; the other gets 409)."""
-        case = self.case(complaint_id)
+        """A handler takes a waiting case of their department: one wins; the others learn who has it
+        (409 ``already_assigned``) - a claim that lost the race reads the case again to say so."""
         profile = self._directory.profile(handler_id)
         if profile is None:
             raise AssignmentRefused("not_a_handler", "you are not in the staff directory: ask an admin", 403)
-        if case.assignee == handler_id:
-            return case
-        if case.assignee:
-            raise AssignmentRefused("already_assigned", f"the case is already assigned to {case.assignee}")
-        if not case.department or case.repeat_of or case.needs_triage:
-            raise AssignmentRefused("not_routed", "the case has not been routed to a department yet")
-        if case.department not in profile.departments:
-            raise AssignmentRefused("other_department", f"the case belongs to {case.department}", 403)
-        return self._manual(case, profile, expected_version, actor=f"staff:{handler_id}", reason="claimed",
-                            override_cap=False, kind=TimelineKind.ASSIGNED)
+        for _ in range(MAX_ATTEMPTS):
+            case = self.case(complaint_id)
+            if case.assignee == handler_id:
+                return case
+            if case.assignee:
+                raise AssignmentRefused("already_assigned", f"the case is already assigned to {case.assignee}")
+            if not case.department or case.repeat_of or case.needs_triage:
+                raise AssignmentRefused("not_routed", "the case has not been routed to a department yet")
+            if case.department not in profile.departments:
+                raise AssignmentRefused("other_department", f"the case belongs to {case.department}", 403)
+            try:
+                return self._manual(case, profile, expected_version, actor=f"staff:{handler_id}", reason="claimed",
+                                    override_cap=False, kind=TimelineKind.ASSIGNED)
+            except StaleVersion:
+                if expected_version is not None:
+                    raise
+        raise StaleVersion(complaint_id)
 
     def assign(self, complaint_id: str, handler_id: str, *, actor: str, reason: str,
                expected_version: int | None, override_cap: bool = False) -> Complaint:

@@ -174,9 +174,12 @@ class ComplaintRepository:
         fields = {k: v for k, v in item.items() if k in Complaint.model_fields}
         return Complaint.model_validate({**fields, "customer": customer})
 
-    def _entry_item(self, complaint_id: str, entry: TimelineEntry, index: int) -> dict[str, Any]:
+    def _entry_item(self, complaint_id: str, entry: TimelineEntry, index: int, version: int = 0) -> dict[str, Any]:
         data = entry.model_dump(mode="json")
-        return {"PK": f"{CASE}#{complaint_id}", "SK": f"TL#{data['at']}#{index:03d}", **data}
+        # FIX: the case version written with the entry is part of its key (``TL#<at>#<version>.<nnn>``):
+        # two saves at the same instant (a simulated clock, shared.clock.set_clock, holds time still)
+        # overwrote each other's entries (both ``TL#<at>#000``); same-instant entries now sort in write order
+        return {"PK": f"{CASE}#{complaint_id}", "SK": f"TL#{data['at']}#{version:06d}.{index:03d}", **data}
 
     # -- creation ------------------------------------------------------------------------------
     def create(
@@ -198,7 +201,8 @@ class ComplaintRepository:
                      "ConditionExpression": "attribute_not_exists(PK)"}},
         ]
         for i, entry in enumerate(entries):
-            ops.append({"Put": {"TableName": self._table, "Item": self._dump(self._entry_item(complaint.complaint_id, entry, i))}})
+            ops.append({"Put": {"TableName": self._table, "Item": self._dump(
+                self._entry_item(complaint.complaint_id, entry, i, complaint.version))}})
         for kind, digest in hashes.items():
             ops.append({"Put": {"TableName": self._table, "Item": self._dump({
                 "PK": f"CUSTOMER#{digest}", "SK": case["received_key"], "kind": kind,
@@ -473,7 +477,8 @@ class ComplaintRepository:
             "ExpressionAttributeNames": names, "ExpressionAttributeValues": self._dump(values),
         }}]
         for i, entry in enumerate(entries):
-            ops.append({"Put": {"TableName": self._table, "Item": self._dump(self._entry_item(complaint.complaint_id, entry, i))}})
+            ops.append({"Put": {"TableName": self._table, "Item": self._dump(
+                self._entry_item(complaint.complaint_id, entry, i, complaint.version))}})
         first_also = len(ops)
         ops.extend(also)
         try:

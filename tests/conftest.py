@@ -62,12 +62,23 @@ def aws(monkeypatch, signing_key) -> dict[str, str]:
     store.reset()
     with mock_aws():
         env = environment(create_resources(boto3_clients(), "dev", "us-east-1"))
+        _without_stream_history(env["TABLE_NAME"])
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         _forget_cached_services()
         yield env
         _forget_cached_services()
     store.reset()
+
+
+def _without_stream_history(table: str) -> None:
+    """moto keeps every record of the table's stream (on for later steps) and deep-copies the whole
+    table, records and all, at every TransactWriteItems to roll back with: the copy grows with each
+    write and soon costs more than the test. No test reads the stream, so moto stops recording it."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].tables[table].stream_shard = None
 
 
 def _forget_cached_services() -> None:

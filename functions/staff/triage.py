@@ -90,7 +90,9 @@ def correct_classification(request: Any, complaint_id: str):
         raise ApiError(422, "validation_failed", "some fields are missing or invalid",
                        [{"field": "category", "problem": "must be one of " + ", ".join(labels)}])
 
-    now = datetime.now(timezone.utc)
+    from shared.clock import now as domain_now
+
+    now = domain_now()
     actor = f"staff:{principal.subject}"
     before = {"category": case.category, "priority": case.priority}
     after = {"category": body.category, "priority": body.priority or case.priority}
