@@ -15,6 +15,11 @@
     twice). The first complaint is reported apart: it pays for the KMS data key and the HMAC
     secret that a warm container keeps. Target: <= 3 calls per complaint warm.
 
+Further sections: the email corpus, duplicate detection, the SLA sweep's cost at 1,000 vs 100,000
+open cases with 50 due (``infra/sweep_bench.py``: it must not grow with the open cases), assignment
+fairness over 10,000 simulated cases (``infra/fairness_bench.py``), and the classifier's
+cross-validation (skip with ``--without-classifier``).
+
 Not part of ``make test``: timings depend on the machine.
 """
 from __future__ import annotations
@@ -246,6 +251,18 @@ def main(argv: list[str] | None = None) -> int:
 
     dup = results["duplicates"] = duplicate_figures()
     print(f"duplicates: {json.dumps({k: dup[k] for k in ('threshold', 'precision', 'recall') if k in dup})}")
+
+    from infra.fairness_bench import figures as fairness_figures
+    from infra.sweep_bench import run as sweep_costs
+
+    sweeps = results["sla_sweep"] = sweep_costs()
+    for row in sweeps:
+        print(f"SLA sweep:  {row['open_cases']:,} open cases, {row['due']} due: {row['index_items_read']} index items "
+              f"read, {row['cases_read']} cases read, {row['dynamodb_calls']} DynamoDB calls, {row['scans']} Scan")
+    fairness = results["assignment_fairness"] = fairness_figures()
+    for row in fairness:
+        print(f"fairness:   {row['strategy']} ({row['variant']}): assigned max-min {row['assigned_spread']}, "
+              f"open load max-min {row['open_spread_end']} (worst {row['open_spread_worst']}), queued {row['queued']}")
 
     if args.with_classifier:  # 5-fold cross-validation of ours vs TF-IDF + linear SVM: about 10 minutes
         from infra.model_bench import figures as classifier_figures
