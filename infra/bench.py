@@ -16,9 +16,9 @@
     secret that a warm container keeps. Target: <= 3 calls per complaint warm.
 
 Further sections: the email corpus, duplicate detection, the SLA sweep's cost at 1,000 vs 100,000
-open cases with 50 due (``infra/sweep_bench.py``: it must not grow with the open cases), assignment
-fairness over 10,000 simulated cases (``infra/fairness_bench.py``), and the classifier's
-cross-validation (skip with ``--without-classifier``).
+open cases with 50 due (``infra/sweep_bench.py``: it must not grow with the open cases; skip with
+``--without-sweep``), assignment fairness over 10,000 simulated cases (``infra/fairness_bench.py``),
+and the classifier's cross-validation (skip with ``--without-classifier``).
 
 Not part of ``make test``: timings depend on the machine.
 """
@@ -217,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--without-classifier", dest="with_classifier", action="store_false",
                         help="skip the classifier's cross-validation against the baseline (about 10 minutes)")
+    parser.add_argument("--without-sweep", dest="with_sweep", action="store_false",
+                        help="skip the SLA sweep's cost at 1,000 vs 100,000 open cases (about a minute)")
     args = parser.parse_args(argv)
 
     results: dict[str, Any] = {"python": sys.version.split()[0], "machine": os.uname().machine,
@@ -255,10 +257,12 @@ def main(argv: list[str] | None = None) -> int:
     from infra.fairness_bench import figures as fairness_figures
     from infra.sweep_bench import run as sweep_costs
 
-    sweeps = results["sla_sweep"] = sweep_costs()
-    for row in sweeps:
-        print(f"SLA sweep:  {row['open_cases']:,} open cases, {row['due']} due: {row['index_items_read']} index items "
-              f"read, {row['cases_read']} cases read, {row['dynamodb_calls']} DynamoDB calls, {row['scans']} Scan")
+    if args.with_sweep:
+        sweeps = results["sla_sweep"] = sweep_costs()
+        for row in sweeps:
+            print(f"SLA sweep:  {row['open_cases']:,} open cases, {row['due']} due: {row['index_items_read']} index "
+                  f"items read, {row['cases_read']} cases read, {row['dynamodb_calls']} DynamoDB calls, "
+                  f"{row['scans']} Scan")
     fairness = results["assignment_fairness"] = fairness_figures()
     for row in fairness:
         print(f"fairness:   {row['strategy']} ({row['variant']}): assigned max-min {row['assigned_spread']}, "

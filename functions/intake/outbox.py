@@ -6,7 +6,7 @@ publish is harmless: every consumer drops events it has seen (``event_id``).
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared.config import settings
@@ -17,7 +17,9 @@ def handle(event: dict[str, Any], now: datetime | None = None) -> dict[str, int]
     from functions.intake.api import intake
     from shared.store import complaint_repository
 
-    now = now or datetime.now(timezone.utc)
+    from shared.clock import now as domain_now
+
+    now = now or domain_now()
     cutoff = now - timedelta(seconds=settings().outbox_grace_seconds)
     published = failed = 0
     for event in complaint_repository().pending_events(older_than=cutoff):
