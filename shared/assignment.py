@@ -15,7 +15,7 @@ handler coming on duty is offered the queue at once.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from shared.config_store import ConfigStore
@@ -24,7 +24,7 @@ from shared.lifecycle import OPEN_STATES, Status, check_transition
 from shared.models import Complaint, TimelineEntry, TimelineKind, Visibility
 from shared.observability import logger
 from shared.repository import ComplaintRepository, ConditionFailed, StaleVersion, iso
-from shared.routing_rules import CaseFacts, Department, RoutingConfig, choose_department, choose_handler
+from shared.routing_rules import CaseFacts, Department, choose_department, choose_handler
 from shared.sla import Calendars, SlaConfig, clock_view, next_point, rebase, start_clocks
 from shared.staff_directory import HandlerProfile, StaffDirectory
 

@@ -67,18 +67,16 @@ def bundled(kind: str) -> VersionedConfig:
 
 class ConfigStore:
     def __init__(self, dynamodb: Any, table: str, *, cache_seconds: float = 30.0):
-        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+        from shared.items import ItemCodec
 
         self._db, self._table, self._cache_seconds = dynamodb, table, cache_seconds
-        self._ser, self._de = TypeSerializer(), TypeDeserializer()
+        codec = ItemCodec()
+        self._dump, self._load = codec.dump, codec.load
         self._cache: dict[str, tuple[float, VersionedConfig]] = {}
         self._lock = threading.Lock()
 
-    def _dump(self, item: dict[str, Any]) -> dict[str, Any]:
-        return {k: self._ser.serialize(v) for k, v in item.items() if v is not None}
-
     def _versioned(self, kind: str, raw: dict[str, Any]) -> VersionedConfig:
-        item = {k: self._de.deserialize(v) for k, v in raw.items()}
+        item = self._load(raw)
         config = _models()[kind].model_validate_json(item["document"])
         return VersionedConfig(kind, int(item["version"]), config, item.get("updated_by"),
                                item.get("updated_at"), item.get("comment"))
@@ -111,7 +109,7 @@ class ConfigStore:
             ExpressionAttributeValues={":pk": {"S": f"CONFIG#{kind}"}, ":v": {"S": "V#"}},
             ProjectionExpression="version, updated_by, updated_at, #c", ExpressionAttributeNames={"#c": "comment"},
             ScanIndexForward=False, Limit=limit)
-        rows = [{k: self._de.deserialize(v) for k, v in i.items()} for i in out.get("Items", [])]
+        rows = [self._load(i) for i in out.get("Items", [])]
         return [{**r, "version": int(r["version"])} for r in rows]
 
     def save(self, kind: str, document: dict[str, Any], *, expected_version: int, actor: str,

@@ -118,20 +118,14 @@ def decode_cursor(cursor: str) -> str:
 
 class StaffInbox:
     def __init__(self, dynamodb: Any, table: str):
-        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+        from shared.items import ItemCodec
 
         self._db, self._table = dynamodb, table
-        self._ser, self._de = TypeSerializer(), TypeDeserializer()
-
-    def _dump(self, item: dict[str, Any]) -> dict[str, Any]:
-        from shared.repository import _decimals, _drop_none
-
-        return {k: self._ser.serialize(_decimals(v)) for k, v in _drop_none(item).items()}
+        codec = ItemCodec()
+        self._dump, self._load = codec.dump, codec.load
 
     def _view(self, raw: dict[str, Any]) -> dict[str, Any]:
-        from shared.repository import _plain
-
-        item = _plain({k: self._de.deserialize(v) for k, v in raw.items()})
+        item = self._load(raw)
         return {"item_id": item_id_of(item["SK"]), **{k: item.get(k) for k in _STORED}}
 
     @staticmethod

@@ -35,18 +35,11 @@ def _now_iso() -> str:
 
 class Mailbox:
     def __init__(self, dynamodb: Any, table: str, cipher: FieldCipher, hasher: LookupHasher):
-        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+        from shared.items import ItemCodec
 
         self._db, self._table, self._cipher, self._hasher = dynamodb, table, cipher, hasher
-        self._ser, self._de = TypeSerializer(), TypeDeserializer()
-
-    def _dump(self, item: dict[str, Any]) -> dict[str, Any]:
-        return {k: self._ser.serialize(v) for k, v in item.items() if v is not None}
-
-    def _load(self, item: dict[str, Any]) -> dict[str, Any]:
-        from shared.repository import _plain
-
-        return _plain({k: self._de.deserialize(v) for k, v in item.items()})
+        codec = ItemCodec()
+        self._dump, self._load = codec.dump, codec.load
 
     # -- what became of each message -----------------------------------------------------------
     def message_record(self, key: str) -> dict[str, Any] | None:

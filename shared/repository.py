@@ -9,11 +9,11 @@ import base64
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
 from typing import Any, Iterable
 
 from shared.aws import error_code
 from shared.crypto import FieldCipher, LookupHasher
+from shared.items import ItemCodec, drop_none
 from shared.events import ComplaintReceived
 from shared.lifecycle import Status
 from shared.models import Attachment, Complaint, Customer, TimelineEntry
@@ -92,51 +92,12 @@ def iso(at: datetime) -> str:
     return at.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _decimals(value: Any) -> Any:
-    """Floats as Decimal (DynamoDB's serializer refuses floats), e.g. a classification's confidence."""
-    if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError("NaN and infinity cannot be stored")
-        return Decimal(repr(round(value, 6)))
-    if isinstance(value, dict):
-        return {k: _decimals(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_decimals(v) for v in value]
-    return value
-
-
-def _drop_none(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _drop_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_drop_none(v) for v in value]
-    return value
-
-
 class ComplaintRepository:
     def __init__(self, dynamodb: Any, table: str, cipher: FieldCipher, hasher: LookupHasher):
-        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
         self._db, self._table = dynamodb, table
         self._cipher, self._hasher = cipher, hasher
-        self._ser, self._de = TypeSerializer(), TypeDeserializer()
-
-    # -- marshalling ---------------------------------------------------------------------------
-    def _dump(self, item: dict[str, Any]) -> dict[str, Any]:
-        return {k: self._ser.serialize(_decimals(v)) for k, v in _drop_none(item).items()}
-
-    def _load(self, item: dict[str, Any]) -> dict[str, Any]:
-        return _plain({k: self._de.deserialize(v) for k, v in item.items()})
+        codec = ItemCodec()
+        self._dump, self._load = codec.dump, codec.load
 
     def contact_hashes(self, customer: Customer) -> dict[str, str]:
         return {
@@ -457,7 +418,7 @@ class ComplaintRepository:
         if complaint.customer is None:
             item.pop("contact_hashes", None)
         sets, names, values = [], {}, {":expected": expected_version}
-        item = _drop_none(item)
+        item = drop_none(item)
         for i, (k, v) in enumerate(item.items()):
             if k in ("PK", "SK", "tracking_token_hashes"):  # tokens are only ever added (add_tracking_token)
                 continue

@@ -77,21 +77,11 @@ def _now() -> datetime:
 
 class StaffDirectory:
     def __init__(self, dynamodb: Any, table: str):
-        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+        from shared.items import ItemCodec
 
         self._db, self._table = dynamodb, table
-        self._ser, self._de = TypeSerializer(), TypeDeserializer()
-
-    # -- marshalling ------------------------------------------------------------------------------
-    def _dump(self, item: dict[str, Any]) -> dict[str, Any]:
-        from shared.repository import _decimals, _drop_none
-
-        return {k: self._ser.serialize(_decimals(v)) for k, v in _drop_none(item).items()}
-
-    def _load(self, item: dict[str, Any]) -> dict[str, Any]:
-        from shared.repository import _plain
-
-        return _plain({k: self._de.deserialize(v) for k, v in item.items()})
+        codec = ItemCodec()
+        self._dump, self._load = codec.dump, codec.load
 
     @staticmethod
     def _key(handler_id: str) -> dict[str, str]:

@@ -5,7 +5,6 @@ provider messages can quote addresses (SES lists unverified recipients), which m
 """
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from shared.aws import error_code

@@ -31,10 +31,8 @@ from shared.repository import iso
 LEASE = timedelta(seconds=120)  # < the notifier queue's visibility timeout (180 s)
 NOTIFY = "NOTIFY"
 
-
 class DeliveryInProgress(Exception):
     """Another delivery of the same event holds a live claim: try again later."""
-
 
 @dataclass(frozen=True)
 class Claim:
@@ -44,7 +42,6 @@ class Claim:
     claim_id: str
     attempt: int
 
-
 @dataclass(frozen=True)
 class Record:
     """A notification that needs nothing more (``sent`` or ``skipped``)."""
@@ -53,17 +50,14 @@ class Record:
     sent_at: str | None = None
     message_ids: tuple[str, ...] = ()
 
-
 class DeliveryLog:
     def __init__(self, dynamodb: Any, table: str, clock: Any = None):
-        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+        from shared.items import ItemCodec
 
         self._db, self._table = dynamodb, table
-        self._ser, self._de = TypeSerializer(), TypeDeserializer()
+        codec = ItemCodec()
+        self._dump, self._load = codec.dump, codec.load
         self._now = clock or (lambda: datetime.now(timezone.utc))
-
-    def _dump(self, values: dict[str, Any]) -> dict[str, Any]:
-        return {k: self._ser.serialize(v) for k, v in values.items() if v is not None}
 
     @staticmethod
     def key(complaint_id: str, event_id: str, channel: str) -> dict[str, str]:
@@ -161,8 +155,3 @@ class DeliveryLog:
                 time.sleep(0.05 * 2 ** attempt)
             else:
                 raise RuntimeError("Message-ID records were not all written (throttled)")
-
-    def _load(self, item: dict[str, Any]) -> dict[str, Any]:
-        from shared.repository import _plain
-
-        return _plain({k: self._de.deserialize(v) for k, v in item.items()})

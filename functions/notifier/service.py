@@ -17,7 +17,7 @@ after the queue's maxReceiveCount); the next delivery claims the failed notifica
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Callable
 from urllib.parse import quote
 

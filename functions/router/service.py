@@ -27,7 +27,7 @@ of routing it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Callable, Protocol
 
 from functions.router import duplicates

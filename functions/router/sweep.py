@@ -20,7 +20,7 @@ delivers each once. The case write is conditional on the version read.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from shared.assignment import Assigner, earliest

@@ -75,7 +75,7 @@ def test_router_settings(monkeypatch):
 def test_floats_are_stored_as_decimals():
     from decimal import Decimal
 
-    from shared.repository import _decimals
+    from shared.items import decimals as _decimals
 
     assert _decimals({"confidence": 0.9123456789, "alternatives": [["a", 0.1]], "n": 3}) == {
         "confidence": Decimal("0.912346"), "alternatives": [["a", Decimal("0.1")]], "n": 3}
