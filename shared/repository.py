@@ -255,17 +255,24 @@ class ComplaintRepository:
         since: datetime | None = None,
         limit: int = 25,
         cursor: str | None = None,
+        departments: list[str] | None = None,
     ) -> Page:
-        """Newest first. By status (channel as a filter), by channel, or month by month."""
+        """Newest first. By status (channel as a filter), by channel, or month by month; ``departments``
+        keeps the cases of those departments only (a filter on the same Query)."""
         state = _decode_cursor(cursor) if cursor else {}
         since_key = iso(since) if since else None
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
-        filter_expr = None
+        filters: list[str] = []
+        if departments is not None:
+            names["#dep"] = "department"
+            values.update({f":dep{i}": {"S": d} for i, d in enumerate(departments or [""])})
+            filters.append("#dep IN (" + ", ".join(f":dep{i}" for i in range(len(departments or [""]))) + ")")
         if status:
             index, pk_name, pk_value = BY_STATUS, "status", status.value
             if channel:
-                filter_expr, names["#c"], values[":c"] = "#c = :c", "channel", {"S": channel}
+                filters.append("#c = :c")
+                names["#c"], values[":c"] = "channel", {"S": channel}
         elif channel:
             index, pk_name, pk_value = BY_CHANNEL, "channel", channel
         else:
@@ -289,8 +296,8 @@ class ComplaintRepository:
                 "ExpressionAttributeNames": names, "ExpressionAttributeValues": values,
                 "ScanIndexForward": False, "Limit": limit - len(found),
             }
-            if filter_expr:
-                kwargs["FilterExpression"] = filter_expr
+            if filters:
+                kwargs["FilterExpression"] = " AND ".join(filters)
             if start_key:
                 kwargs["ExclusiveStartKey"] = start_key
             out = self._db.query(**kwargs)

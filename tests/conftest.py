@@ -34,7 +34,7 @@ def signing_key(tmp_path_factory) -> dict[str, Any]:
 def make_token(signing_key) -> Callable[..., str]:
     import jwt
 
-    def make(role: str = "agent", departments: list[str] | None = None, name: str = "Test Handler",
+    def make(role: str = "manager", departments: list[str] | None = None, name: str = "Test Handler",
              expires_in: int = 3600, issuer: str = "complaints-test", key: Any = None, kid: str | None = None) -> str:
         now = int(time.time())
         claims = {"sub": "staff-" + name.lower().replace(" ", "-"), "name": name, "role": role,

@@ -11,11 +11,12 @@ from shared.identifiers import InvalidComplaintNumber, normalize_complaint_numbe
 from shared.lifecycle import Status
 from shared.models import Channel
 from shared.observability import logger
+from shared.policy import POLICY, require
 from shared.repository import InvalidCursor
 from shared.store import complaint_repository
 
 LIMIT_DEFAULT, LIMIT_MAX = 25, 100
-LIST_PARAMS = {"status", "channel", "since", "limit", "cursor"}
+LIST_PARAMS = {"status", "channel", "since", "limit", "cursor", "department"}
 
 
 def staff(request: Any) -> StaffPrincipal:
@@ -29,8 +30,12 @@ def staff(request: Any) -> StaffPrincipal:
 
 @endpoint
 def list_complaints(request: Any):
-    staff(request)
+    principal = staff(request)
     params = dict(request.query_params or {})
+    departments = [params["department"]] if params.get("department") else None
+    require(principal, "case.list", departments=departments)
+    if departments is None and principal.role in POLICY["case.list"].own - POLICY["case.list"].anywhere:
+        departments = list(principal.departments)  # agents and leads see their departments' cases
     problems = [{"field": k, "problem": "unknown query parameter"} for k in params if k not in LIST_PARAMS]
     status = _choice(params.get("status"), Status, "status", problems)
     channel = _choice(params.get("channel"), Channel, "channel", problems)
@@ -40,7 +45,7 @@ def list_complaints(request: Any):
         raise ApiError(400, "invalid_query", "some query parameters are invalid", problems)
     try:
         page = complaint_repository().list(status=status, channel=channel.value if channel else None, since=since,
-                                           limit=limit, cursor=params.get("cursor") or None)
+                                           limit=limit, cursor=params.get("cursor") or None, departments=departments)
     except InvalidCursor as exc:
         raise ApiError(400, "invalid_query", str(exc), [{"field": "cursor", "problem": str(exc)}]) from None
     return json_response({"complaints": [staff_summary(c) for c in page.complaints], "next_cursor": page.cursor})
@@ -48,13 +53,21 @@ def list_complaints(request: Any):
 
 @endpoint
 def get_complaint(request: Any, complaint_id: str):
-    staff(request)
+    principal = staff(request)
     try:
         number = normalize_complaint_number(complaint_id)
     except InvalidComplaintNumber as exc:
         raise ApiError(400, "invalid_complaint_number", str(exc),
                        [{"field": "complaint_id", "problem": str(exc)}]) from None
-    found = complaint_repository().get(number, with_contact=True)
+    repo = complaint_repository()
+    case = repo.get_many([number]).get(number)
+    if case is None:
+        raise ApiError(404, "not_found", "no complaint with this number")
+    if case.needs_triage and not case.department:  # in triage: whoever classifies may read it
+        require(principal, "triage.read")
+    else:  # checked before any contact data is decrypted
+        require(principal, "case.read", departments=[case.department] if case.department else [])
+    found = repo.get(number, with_contact=True)
     if found is None:
         raise ApiError(404, "not_found", "no complaint with this number")
     return json_response(staff_detail(*found))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from functions.staff.api import LIMIT_DEFAULT, LIMIT_MAX, staff
+from shared.policy import require
 from shared.clock import now
 from shared.http import ApiError, endpoint, json_response
 
@@ -21,6 +22,7 @@ FLAGS = {"true": True, "false": False}
 @endpoint
 def list_inbox(request: Any):
     principal = staff(request)
+    require(principal, "inbox.read")
     from shared.inbox import InvalidInboxCursor, staff_inbox
 
     params = dict(request.query_params or {})
@@ -44,6 +46,7 @@ def list_inbox(request: Any):
 @endpoint
 def mark_read(request: Any, item_id: str):
     principal = staff(request)
+    require(principal, "inbox.read")
     from shared.inbox import staff_inbox
 
     item = staff_inbox().mark_read(principal.subject, item_id, now())

@@ -9,9 +9,9 @@ from urllib.parse import quote_plus
 
 from functions.staff.api import LIMIT_DEFAULT, LIMIT_MAX, staff
 from shared.http import ApiError, endpoint, json_response
+from shared.policy import require
 from shared.repository import InvalidCursor
 
-REDRIVE_ROLES = {"lead", "manager", "admin"}
 _FIELDS = ("quarantine_id", "state", "reason", "sender", "subject", "size", "defects", "received_at",
            "quarantined_at", "redriven_at", "redriven_by")
 
@@ -22,7 +22,7 @@ def _view(message: dict[str, Any]) -> dict[str, Any]:
 
 @endpoint
 def list_messages(request: Any):
-    staff(request)
+    require(staff(request), "quarantine.read")
     from shared.store import mailbox
 
     params = request.query_params or {}
@@ -38,7 +38,7 @@ def list_messages(request: Any):
 
 @endpoint
 def get_message(request: Any, quarantine_id: str):
-    staff(request)
+    require(staff(request), "quarantine.read")
     from shared.aws import client
     from shared.store import mailbox
 
@@ -54,8 +54,7 @@ def get_message(request: Any, quarantine_id: str):
 @endpoint
 def redrive(request: Any, quarantine_id: str):
     principal = staff(request)
-    if principal.role not in REDRIVE_ROLES:
-        raise ApiError(403, "forbidden", "only a lead, manager or admin can re-drive quarantined mail")
+    require(principal, "quarantine.redrive")
     from shared.aws import client
     from shared.config import settings
     from shared.store import mailbox

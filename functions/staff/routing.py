@@ -19,6 +19,7 @@ from functions.staff.views import staff_summary
 from shared.auth import StaffPrincipal
 from shared.http import ApiError, endpoint, json_response, parse_json_body, validation_details
 from shared.identifiers import InvalidComplaintNumber, normalize_complaint_number
+from shared.policy import require
 from shared.staff_directory import DEPARTMENT_ID, HANDLER_ID, HandlerProfileIn
 
 CONFIG_KINDS = ("routing", "sla")
@@ -77,11 +78,6 @@ def _number(complaint_id: str) -> str:
                        [{"field": "complaint_id", "problem": str(exc)}]) from None
 
 
-def _require(principal: StaffPrincipal, roles: set[str], what: str) -> None:
-    if principal.role not in roles:
-        raise ApiError(403, "forbidden", f"{what} needs one of these roles: {', '.join(sorted(roles))}")
-
-
 def _params(request: Any, allowed: set[str]) -> dict[str, str]:
     params = dict(request.query_params or {})
     problems = [{"field": k, "problem": "unknown query parameter"} for k in params if k not in allowed]
@@ -93,7 +89,7 @@ def _params(request: Any, allowed: set[str]) -> dict[str, str]:
 # -- configuration -----------------------------------------------------------------------------------------
 @endpoint
 def get_config(request: Any, kind: str):
-    staff(request)
+    require(staff(request), "config.read")
     from shared.config_store import config_store
 
     params = _params(request, {"version"})
@@ -111,7 +107,7 @@ def get_config(request: Any, kind: str):
 
 @endpoint
 def config_history(request: Any, kind: str):
-    staff(request)
+    require(staff(request), "config.read")
     from shared.config_store import config_store
 
     _params(request, set())
@@ -121,7 +117,7 @@ def config_history(request: Any, kind: str):
 @endpoint
 def put_config(request: Any, kind: str):
     principal = staff(request)
-    _require(principal, {"admin"}, "changing the configuration")
+    require(principal, "config.write")
     from pydantic import ValidationError
 
     from shared.config_store import StaleConfig, config_store
@@ -150,6 +146,7 @@ def _profile_view(p: Any) -> dict[str, Any]:
 @endpoint
 def list_handlers(request: Any):
     principal = staff(request)
+    require(principal, "staff.read")
     from shared.staff_directory import staff_directory
 
     params = _params(request, {"department"})
@@ -163,7 +160,7 @@ def list_handlers(request: Any):
 
 @endpoint
 def get_handler(request: Any, handler_id: str):
-    staff(request)
+    require(staff(request), "staff.read")
     from shared.staff_directory import staff_directory
 
     profile = staff_directory().profile(handler_id)
@@ -175,7 +172,7 @@ def get_handler(request: Any, handler_id: str):
 @endpoint
 def put_handler(request: Any, handler_id: str):
     principal = staff(request)
-    _require(principal, {"admin"}, "editing the staff directory")
+    require(principal, "staff.write")
     import re
 
     from shared.staff_directory import StaleProfile, staff_directory
@@ -207,15 +204,12 @@ def set_availability(request: Any, handler_id: str):
     principal = staff(request)
     from shared.staff_directory import staff_directory
 
-    body = Availability.model_validate(_body(request))
     directory = staff_directory()
     profile = directory.profile(handler_id)
     if profile is None:
         raise ApiError(404, "not_found", "no handler with this id")
-    allowed = (principal.subject == handler_id or principal.role in ("manager", "admin")
-               or (principal.role == "lead" and set(principal.departments) & set(profile.departments)))
-    if not allowed:
-        raise ApiError(403, "forbidden", "you can set your own availability, or a lead their department's")
+    require(principal, "availability.set", departments=profile.departments, own_subject=handler_id)
+    body = Availability.model_validate(_body(request))
     updated = directory.set_on_duty(handler_id, body.on_duty)
     assigned: list[str] = []
     if body.on_duty and updated is not None:
@@ -245,6 +239,13 @@ def work_queue(request: Any):
         raise ApiError(400, "invalid_query", "limit is out of range",
                        [{"field": "limit", "problem": f"must be a whole number from 1 to {LIMIT_MAX}"}])
     assignee = principal.subject if params.get("assignee") == "me" else params.get("assignee")
+    if params.get("department"):
+        require(principal, "queue.read", departments=[params["department"]])
+    elif assignee != principal.subject:
+        from shared.staff_directory import staff_directory
+
+        owner = staff_directory().profile(assignee)
+        require(principal, "queue.read", departments=owner.departments if owner else [])
     key = f"QUEUE#{params['department']}" if params.get("department") else f"HANDLER#{assignee}"
     try:
         page = complaint_repository().queue(key, limit=int(limit), cursor=params.get("cursor") or None)
@@ -289,24 +290,25 @@ def _case_answer(case: Any) -> Any:
 @endpoint
 def claim(request: Any, complaint_id: str):
     principal = staff(request)
-    _require(principal, {"agent", "lead"}, "claiming a case")
     from shared.assignment import assigner
 
+    number = _number(complaint_id)
+    service = assigner()
+    _case_for(principal, service, number, "case.claim")
     body = Claim.model_validate(_body(request) if (request.raw_body or b"").strip() else {})
-    case = _act(assigner().claim, _number(complaint_id), principal.subject, expected_version=body.version)
+    case = _act(service.claim, number, principal.subject, expected_version=body.version)
     return _case_answer(case)
 
 
 @endpoint
 def assign(request: Any, complaint_id: str):
     principal = staff(request)
-    _require(principal, {"lead", "manager", "admin"}, "assigning a case")
     from shared.assignment import assigner
 
-    body = Assignment.model_validate(_body(request))
     number = _number(complaint_id)
     service = assigner()
-    _own_department(principal, service, number)
+    _case_for(principal, service, number, "case.assign")
+    body = Assignment.model_validate(_body(request))
     case = _act(service.assign, number, body.handler_id, actor=f"staff:{principal.subject}", reason=body.reason,
                 expected_version=body.version, override_cap=body.override_cap)
     return _case_answer(case)
@@ -315,31 +317,30 @@ def assign(request: Any, complaint_id: str):
 @endpoint
 def transfer(request: Any, complaint_id: str):
     principal = staff(request)
-    _require(principal, {"agent", "lead", "manager", "admin"}, "transferring a case")
     from shared.assignment import assigner
 
+    number = _number(complaint_id)
+    service = assigner()
+    case = _case_for(principal, service, number, "case.transfer")
+    if principal.role == "agent" and case.assignee != principal.subject:
+        raise ApiError(403, "forbidden", "an agent can transfer only the cases assigned to them")
     body = Transfer.model_validate(_body(request))
     if not body.department and not body.handler_id:
         raise ApiError(422, "validation_failed", "some fields are missing or invalid",
                        [{"field": "department", "problem": "name a department or a handler_id"}])
-    number = _number(complaint_id)
-    service = assigner()
-    case = _own_department(principal, service, number)
-    if principal.role == "agent" and case.assignee != principal.subject:
-        raise ApiError(403, "forbidden", "an agent can transfer only the cases assigned to them")
     moved = _act(service.transfer, number, actor=f"staff:{principal.subject}", reason=body.reason,
                  expected_version=body.version, department=body.department, handler_id=body.handler_id)
     return _case_answer(moved)
 
 
-def _own_department(principal: StaffPrincipal, service: Any, number: str) -> Any:
-    """Leads and agents act on their own departments' cases only."""
+def _case_for(principal: StaffPrincipal, service: Any, number: str, action: str) -> Any:
+    """The case, if the policy lets ``principal`` do ``action`` on it (404 before 403: a number that
+    does not exist says so)."""
     from shared.assignment import CaseNotFound
 
     try:
         case = service.case(number)
     except CaseNotFound:
         raise ApiError(404, "not_found", "no complaint with this number") from None
-    if principal.role in ("agent", "lead") and case.department not in principal.departments:
-        raise ApiError(403, "forbidden", f"the case belongs to {case.department or 'no department yet'}")
+    require(principal, action, departments=[case.department] if case.department else [])
     return case

@@ -18,11 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from functions.staff.api import LIMIT_DEFAULT, LIMIT_MAX, staff
 from functions.staff.views import staff_summary
 from shared.http import ApiError, endpoint, json_response, parse_json_body
+from shared.policy import require
 from shared.identifiers import InvalidComplaintNumber, normalize_complaint_number
 from shared.lifecycle import Status
 from shared.models import TimelineEntry, TimelineKind, Visibility
 
-CORRECT_ROLES = {"agent", "lead", "manager", "admin"}
 DEFAULT_LABELS = ("product_quality", "food_safety", "delivery_logistics", "service_attitude", "billing_price",
                   "refund_after_sales", "privacy_security", "other")
 PRIORITIES = ("P1", "P2", "P3", "P4")
@@ -41,7 +41,7 @@ class CorrectionIn(BaseModel):
 
 @endpoint
 def list_triage(request: Any):
-    staff(request)
+    require(staff(request), "triage.read")
     from shared.routing_store import InvalidTriageCursor, routing_store
 
     params = dict(request.query_params or {})
@@ -61,8 +61,6 @@ def list_triage(request: Any):
 @endpoint
 def correct_classification(request: Any, complaint_id: str):
     principal = staff(request)
-    if principal.role not in CORRECT_ROLES:
-        raise ApiError(403, "forbidden", "only agents, leads, managers and admins can correct a classification")
     from shared.config import settings
     from shared.repository import StaleVersion
     from shared.routing_store import routing_store
@@ -73,12 +71,14 @@ def correct_classification(request: Any, complaint_id: str):
     except InvalidComplaintNumber as exc:
         raise ApiError(400, "invalid_complaint_number", str(exc),
                        [{"field": "complaint_id", "problem": str(exc)}]) from None
-    body = CorrectionIn.model_validate(parse_json_body(request, settings().max_request_bytes))
     repo, store = complaint_repository(), routing_store()
     found = repo.get(number)
     if found is None:
         raise ApiError(404, "not_found", "no complaint with this number")
     case, _ = found
+    # a case in triage has no department yet: every agent and lead may classify it
+    require(principal, "case.classify", departments=[case.department] if case.department else None)
+    body = CorrectionIn.model_validate(parse_json_body(request, settings().max_request_bytes))
     if case.status == Status.RECEIVED or not case.classification:
         raise ApiError(409, "not_classified", "the router has not classified this complaint yet")
     if case.version != body.version:

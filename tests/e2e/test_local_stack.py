@@ -102,11 +102,18 @@ def test_staff_list_needs_a_valid_token(local_stack, received):
     assert requests.get(url, timeout=10).status_code == 401
     assert requests.get(url, headers={"Authorization": "Bearer not.a.jwt"}, timeout=10).status_code == 401
 
-    token = local_stack.token(role="agent", departments=["quality"], name="Li Wei")
+    token = local_stack.token(role="manager", departments=[], name="Zhao Min")
     listed = requests.get(url, params={"limit": 100}, headers={"Authorization": f"Bearer {token}"}, timeout=10)
     assert listed.status_code == 200, listed.text
     assert received["complaint_id"] in [c["complaint_id"] for c in listed.json()["complaints"]]
     assert EMAIL not in listed.text
+    # an agent sees their own department's cases only
+    agent = local_stack.token(role="agent", departments=["quality"], name="Li Wei")
+    mine = requests.get(url, params={"limit": 100}, headers={"Authorization": f"Bearer {agent}"}, timeout=10)
+    assert mine.status_code == 200 and {c["department"] for c in mine.json()["complaints"]} <= {"quality"}
+    other = requests.get(url, params={"department": "finance"}, headers={"Authorization": f"Bearer {agent}"},
+                         timeout=10)
+    assert other.status_code == 403
 
 
 def test_stored_case_keeps_contact_data_encrypted(local_stack, received):

@@ -1,0 +1,144 @@
+"""The whole authorization matrix: every staff endpoint × role × own/other department.
+
+The expected answer of each cell is written out here, from the roles as the product defines them
+(agents and leads work their own departments; managers every department, approvals theirs; admins
+configuration and the directory, reading cases but working none; auditors read everything and
+change nothing) - not read from ``shared/policy.py``, so a change to the policy that breaks the rules
+fails here. "Allowed" means the request got past authorization: any answer but a 401 or a 403
+``forbidden`` (bodies are chosen to stop right after it - a stale version, an invalid body - so no
+cell changes what the next one sees).
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from tests.support import a_complaint, post_json
+
+ROLES = ("agent", "lead", "manager", "admin", "auditor")
+OWN, OTHER = "quality", "logistics"
+HANDLER = "staff-qa-handler"  # a quality handler whose availability others may set
+STALE = {"version": 999}
+
+A, L, M, AD, AU = ROLES
+EVERYONE = set(ROLES)
+# endpoint name -> (roles allowed in their own department, roles allowed in any department)
+EXPECTED: dict[str, tuple[set[str], set[str]]] = {
+    "list cases of a department": ({A, L}, {M, AD, AU}),
+    "read a case": ({A, L}, {M, AD, AU}),
+    "correct its classification": ({A, L}, {M}),
+    "claim it": ({A, L}, set()),
+    "assign it": ({L}, {M}),
+    "transfer it": ({A, L}, {M}),
+    "department queue": ({A, L}, {M, AD, AU}),
+    "set a handler's availability": ({L}, {M, AD}),
+    "triage queue": (set(), {A, L, M, AU}),  # triage cases belong to no department yet: any agent helps
+    "quarantine list": (set(), {L, M, AD, AU}),
+    "quarantined message": (set(), {L, M, AD, AU}),
+    "re-drive quarantined mail": (set(), {L, M, AD}),
+    "read routing config": (set(), EVERYONE),
+    "change routing config": (set(), {AD}),
+    "read SLA config": (set(), EVERYONE),
+    "change SLA config": (set(), {AD}),
+    "config history": (set(), EVERYONE),
+    "department roster": (set(), EVERYONE),
+    "read a handler": (set(), EVERYONE),
+    "edit a handler": (set(), {AD}),
+    "own inbox": (set(), EVERYONE),
+    "mark inbox item read": (set(), EVERYONE),
+}
+
+
+def requests_for(number: str) -> dict[str, tuple[str, str, dict | None]]:
+    return {
+        "list cases of a department": ("GET", f"/staff/complaints?department={OWN}", None),
+        "read a case": ("GET", f"/staff/complaints/{number}", None),
+        "correct its classification": ("POST", f"/staff/complaints/{number}/classification",
+                                       {"category": "food_safety", **STALE}),
+        "claim it": ("POST", f"/staff/complaints/{number}/claim", STALE),
+        "assign it": ("POST", f"/staff/complaints/{number}/assignment",
+                      {"handler_id": HANDLER, "reason": "matrix", **STALE}),
+        "transfer it": ("POST", f"/staff/complaints/{number}/transfer",
+                        {"department": OTHER, "reason": "matrix", **STALE}),
+        "department queue": ("GET", f"/staff/queue?department={OWN}", None),
+        "set a handler's availability": ("PUT", f"/staff/handlers/{HANDLER}/availability", {"on_duty": "maybe"}),
+        "triage queue": ("GET", "/staff/triage", None),
+        "quarantine list": ("GET", "/staff/quarantine", None),
+        "quarantined message": ("GET", "/staff/quarantine/q-unknown", None),
+        "re-drive quarantined mail": ("POST", "/staff/quarantine/q-unknown/redrive", {}),
+        "read routing config": ("GET", "/staff/config/routing", None),
+        "change routing config": ("PUT", "/staff/config/routing", {"version": 0, "config": {}}),
+        "read SLA config": ("GET", "/staff/config/sla", None),
+        "change SLA config": ("PUT", "/staff/config/sla", {"version": 0, "config": {}}),
+        "config history": ("GET", "/staff/config/routing/history", None),
+        "department roster": ("GET", f"/staff/handlers?department={OWN}", None),
+        "read a handler": ("GET", f"/staff/handlers/{HANDLER}", None),
+        "edit a handler": ("PUT", f"/staff/handlers/{HANDLER}", {"name": ""}),
+        "own inbox": ("GET", "/staff/inbox", None),
+        "mark inbox item read": ("POST", "/staff/inbox/bm90LWFuLWl0ZW0/read", None),
+    }
+
+
+@pytest.fixture
+def routed_case(aws, client):
+    """A quality case assigned to the agent who will test it (so an agent's transfer is their own)."""
+    from shared.lifecycle import Status
+    from shared.staff_directory import HandlerProfileIn, staff_directory
+    from shared.store import complaint_repository
+
+    directory = staff_directory()
+    directory.put_profile(HANDLER, HandlerProfileIn(name="QA Handler", departments=[OWN]))
+    number = post_json(client, "/complaints", a_complaint()).json_body["complaint_id"]
+    repo = complaint_repository()
+    case, _ = repo.get(number)
+    now = datetime.now(timezone.utc)
+    routed = case.model_copy(update={"status": Status.ASSIGNED, "category": "product_quality", "priority": "P3",
+                                     "classification": {"category": "product_quality", "labels": ["product_quality",
+                                                                                                "food_safety"]},
+                                     "department": OWN, "assignee": "staff-agent", "version": case.version + 1,
+                                     "updated_at": now})
+    repo.save(routed, [], expected_version=case.version)
+    return number
+
+
+def cells():
+    for endpoint in EXPECTED:
+        for role in ROLES:
+            for scope in ("own", "other"):
+                yield endpoint, role, scope
+
+
+def test_every_cell_of_the_matrix(client, routed_case, make_token):
+    requests = requests_for(routed_case)
+    wrong = []
+    for endpoint, role, scope in cells():
+        token = make_token(role=role, name=role, departments=[OWN if scope == "own" else OTHER])
+        method, path, body = requests[endpoint]
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        answer = client.http.request(method, path, headers=headers,
+                                     body=json.dumps(body).encode() if body is not None else b"")
+        error = json.loads(answer.body or b"{}").get("error") if answer.body else None
+        denied = answer.status_code == 401 or (answer.status_code == 403 and error == "forbidden")
+        own_roles, anywhere = EXPECTED[endpoint]
+        allowed = role in anywhere or (scope == "own" and role in own_roles)
+        if allowed == denied:
+            wrong.append(f"{endpoint} | {role} | {scope}: expected {'allow' if allowed else 'deny'}, "
+                         f"got {answer.status_code} {error}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_matrix_covers_every_staff_route():
+    from functions.app import app
+
+    staff_routes = {(method, path) for path, methods in app.routes.items() if path.startswith("/staff")
+                    for method in methods}
+    covered = {(m, p.split("?")[0]) for m, p, _ in requests_for("{complaint_id}").values()}
+    normalised = {(m, p.replace("{complaint_id}", "{complaint_id}")
+                   .replace(f"/staff/handlers/{HANDLER}", "/staff/handlers/{handler_id}")
+                   .replace("/staff/quarantine/q-unknown", "/staff/quarantine/{quarantine_id}")
+                   .replace("/staff/inbox/bm90LWFuLWl0ZW0", "/staff/inbox/{item_id}")
+                   .replace("/staff/config/routing", "/staff/config/{kind}")
+                   .replace("/staff/config/sla", "/staff/config/{kind}")) for m, p in covered}
+    assert staff_routes <= normalised, sorted(staff_routes - normalised)
