@@ -120,7 +120,7 @@ def _add_model_export_corrections(model: argparse._SubParsersAction) -> None:
 
 
 def _add_model_tools(model: argparse._SubParsersAction) -> None:
-    from functions.router.model_cli import add_commands  # argparse only: train/eval/predict import lazily
+    from infra.model_cli import add_commands  # argparse only: train/eval/predict import lazily
 
     add_commands(model)
 

@@ -6,7 +6,7 @@
 (a) Cross-validation on ``cfpb_products_en``, ``gov_messages_zh`` and ``shopping_negative_zh``
     (``../shared/datasets``, env ``DATASETS_DIR``): 5 stratified folds, shuffled with seed 42, the
     *same* folds for every model. "Ours" is the full product path on each fold: train with
-    :func:`functions.router.training.train` (default settings, calibration skipped: it cannot change
+    :func:`infra.training.train` (default settings, calibration skipped: it cannot change
     the top label), write the model file, load it with the runtime and classify every held-out text
     with the pure-Python :class:`~functions.router.classifier.TextClassifier`. The baseline is
     scikit-learn's ``TfidfVectorizer(sublinear_tf=True)`` + ``LinearSVC()`` in three common
@@ -79,7 +79,7 @@ def cross_validate(name: str, base: Path | None = None, folds: int = FOLDS, seed
     from sklearn.svm import LinearSVC
 
     from functions.router.classifier import TextClassifier
-    from functions.router.training import DEFAULT_SETTINGS, metrics, model_bytes, read_csv, train
+    from infra.training import DEFAULT_SETTINGS, metrics, model_bytes, read_csv, train
 
     data = read_csv((base or datasets_dir()) / name / "dev.csv")
     texts, labels = data.texts, data.labels

@@ -1,7 +1,7 @@
 """The complaint-type classifier at runtime: a small linear model in pure Python (no numpy).
 
 A model file (``*.json.gz``, format ``complaints-text-model`` version 1, written by
-:mod:`functions.router.training`) holds the labels, the feature settings, a vocabulary of feature
+:mod:`infra.training`) holds the labels, the feature settings, a vocabulary of feature
 names, one IDF value per feature (float32), a weight per label and feature (int16 with one scale
 per label; all arrays little-endian, base64), a bias per label and a temperature fitted on
 held-out data. Scoring a text:

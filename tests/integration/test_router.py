@@ -606,7 +606,7 @@ def test_a_model_loaded_from_s3_is_used_and_its_version_recorded(aws, client, ma
     pytest.importorskip("sklearn")
     from functions.router import handlers
     from functions.router.classifier import forget_cached_models
-    from functions.router.training import model_bytes, train
+    from infra.training import model_bytes, train
     from tests.conftest import _forget_cached_services
 
     texts = ["饺子变质发酸", "馅料有异味变质了", "肉馅发臭变质", "牛奶变质结块", "快递送了五天", "快递员把箱子扔在门口",

@@ -253,7 +253,7 @@ def test_s3_models_are_fetched_once_per_container_and_failures_are_clear(monkeyp
 
 # -- training round trip on real texts -------------------------------------------------------------------
 def _real_sample(per_label: int = 60) -> tuple[list[str], list[str]]:
-    from functions.router.training import read_csv
+    from infra.training import read_csv
 
     path = DATASETS / "shopping_negative_zh" / "dev.csv"
     if not path.is_file():
@@ -270,7 +270,7 @@ def _real_sample(per_label: int = 60) -> tuple[list[str], list[str]]:
 
 def test_train_save_load_round_trip_on_real_texts(tmp_path):
     pytest.importorskip("sklearn", reason="training needs the 'train' extra")
-    from functions.router.training import TrainSettings, evaluate, save_model, train
+    from infra.training import TrainSettings, evaluate, save_model, train
 
     texts, labels = _real_sample()
     document = train(texts[::2], labels[::2], TrainSettings(max_features=5000), name="roundtrip")
@@ -289,7 +289,7 @@ def test_train_save_load_round_trip_on_real_texts(tmp_path):
 
 def test_training_refuses_data_it_cannot_learn_from():
     pytest.importorskip("sklearn", reason="training needs the 'train' extra")
-    from functions.router.training import TrainingError, train
+    from infra.training import TrainingError, train
 
     with pytest.raises(TrainingError, match="two labels"):
         train(["a", "b"], ["x", "x"])
@@ -298,7 +298,7 @@ def test_training_refuses_data_it_cannot_learn_from():
 
 
 def test_metrics_match_a_hand_count():
-    from functions.router.training import metrics
+    from infra.training import metrics
 
     result = metrics(["a", "a", "b", "b"], ["a", "b", "b", "b"], ["a", "b"])
     assert result["accuracy"] == 0.75

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from functions.router.model_cli import main
+from infra.model_cli import main
 
 ROOT = Path(__file__).resolve().parents[3]
 SOURCE = ROOT.parent / "shared" / "datasets" / "shopping_negative_zh" / "dev.csv"

@@ -29,8 +29,8 @@ def _fail(command: str, message: str) -> int:
 
 def _guarded(command: str, work: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
-        from .classifier import ModelLoadError
-        from .training import TrainingError
+        from functions.router.classifier import ModelLoadError
+        from infra.training import TrainingError
 
         try:
             return work(args)
@@ -45,8 +45,8 @@ def _guarded(command: str, work: Callable[[argparse.Namespace], int]) -> Callabl
 def train_command(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from .features import FeatureConfig
-    from .training import DEFAULT_SETTINGS, Progress, TrainingError, read_csv, save_model, train
+    from functions.router.features import FeatureConfig
+    from infra.training import DEFAULT_SETTINGS, Progress, TrainingError, read_csv, save_model, train
 
     data = read_csv(args.data, args.text_column, args.label_column, args.id_column)
     if not len(data):
@@ -75,8 +75,8 @@ def train_command(args: argparse.Namespace) -> int:
 
 # -- eval ------------------------------------------------------------------------------------------
 def eval_command(args: argparse.Namespace) -> int:
-    from .classifier import TextClassifier
-    from .training import Progress, TrainingError, evaluate, format_report, read_csv
+    from functions.router.classifier import TextClassifier
+    from infra.training import Progress, TrainingError, evaluate, format_report, read_csv
 
     model = TextClassifier.from_file(args.model)
     data = read_csv(args.data, args.text_column, args.label_column, args.id_column)
@@ -100,8 +100,8 @@ PREDICTION_COLUMNS = ("id", "label", "confidence")
 
 
 def predict_command(args: argparse.Namespace) -> int:
-    from .classifier import TextClassifier
-    from .training import Progress, read_csv
+    from functions.router.classifier import TextClassifier
+    from infra.training import Progress, read_csv
 
     model = TextClassifier.from_file(args.model)
     data = read_csv(args.data, args.text_column, None, args.id_column)
@@ -124,7 +124,7 @@ def predict_command(args: argparse.Namespace) -> int:
 
 # -- info, build-default ---------------------------------------------------------------------------
 def info_command(args: argparse.Namespace) -> int:
-    from .classifier import load_model
+    from functions.router.classifier import load_model
 
     model = load_model(args.model)
     print(json.dumps(model.describe(), indent=2, ensure_ascii=False))
@@ -132,7 +132,7 @@ def info_command(args: argparse.Namespace) -> int:
 
 
 def build_default_command(args: argparse.Namespace) -> int:
-    from .training import DEFAULT_DATASETS, build_default, format_report
+    from infra.training import DEFAULT_DATASETS, build_default, format_report
 
     document = build_default(args.out, args.datasets or DEFAULT_DATASETS)
     print(format_report({**document["metrics"]["holdout"], "model_version": document["model_version"]}), end="")
@@ -202,7 +202,7 @@ def add_commands(model: argparse._SubParsersAction) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m functions.router.model_cli <command> ...`` (the same as ``complaints model ...``)."""
+    """``python -m infra.model_cli <command> ...`` (the same as ``complaints model ...``)."""
     parser = argparse.ArgumentParser(prog="complaints model", description=__doc__.split("\n")[0])
     add_commands(parser.add_subparsers(dest="model_command", metavar="<model command>", required=True))
     args = parser.parse_args(argv)

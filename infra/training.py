@@ -14,7 +14,7 @@ Training (needs the ``train`` extra: scikit-learn and numpy; never imported by t
 
 Evaluation (:func:`evaluate`, :func:`metrics`) is pure Python and needs only the runtime.
 
-``python -m functions.router.training build-default`` (or ``complaints model build-default``)
+``python -m infra.training build-default`` (or ``complaints model build-default``)
 rebuilds ``functions/router/models/default.json.gz`` from the label files in ``training/labels/``
 joined with the texts in ``../shared/datasets`` (see ``training/README.md``): deterministic for
 the same labels, texts and library versions.
@@ -38,10 +38,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from .classifier import FORMAT, FORMAT_VERSION, TextClassifier, checksum
-from .features import FeatureConfig, extract
+from functions.router.classifier import FORMAT, FORMAT_VERSION, TextClassifier, checksum
+from functions.router.features import FeatureConfig, extract
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 LABELS_DIR = ROOT / "training" / "labels"
 DEFAULT_DATASETS = ROOT.parent / "shared" / "datasets"
 DEFAULT_LABELS = ("product_quality", "food_safety", "delivery_logistics", "service_attitude", "billing_price",
@@ -505,7 +505,7 @@ def build_default(out: Path | None = None, datasets: Path = DEFAULT_DATASETS, la
                   progress: Progress | None = None, settings: TrainSettings = DEFAULT_SETTINGS) -> dict[str, Any]:
     """Train the default model on the labelled sample minus its hold-out, score the hold-out, save."""
     progress = progress or Progress()
-    out = out or Path(__file__).resolve().parent / "models" / "default.json.gz"
+    out = out or ROOT / "functions" / "router" / "models" / "default.json.gz"
     data = default_dataset(datasets, labels_dir)
     train_part, holdout = split_default(data)
     progress.step(f"{len(data)} labelled texts: {len(train_part)} to train, {len(holdout)} held out")
@@ -538,7 +538,7 @@ def build_default(out: Path | None = None, datasets: Path = DEFAULT_DATASETS, la
 def main(argv: Sequence[str] | None = None) -> int:
     import argparse
 
-    p = argparse.ArgumentParser(prog="python -m functions.router.training",
+    p = argparse.ArgumentParser(prog="python -m infra.training",
                                 description="Rebuild the bundled default model from training/labels.")
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build-default", help="rebuild functions/router/models/default.json.gz")
