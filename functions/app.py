@@ -158,6 +158,12 @@ def work_queue():
     return routing.work_queue(app.current_request)
 
 
+@app.route("/staff/complaints/{complaint_id}/actions", methods=["POST"], content_types=BODY_TYPES)
+def act_on_complaint(complaint_id):
+    from functions.staff import workflow
+    return workflow.act(app.current_request, complaint_id)
+
+
 @app.route("/staff/complaints/{complaint_id}/claim", methods=["POST"], content_types=BODY_TYPES)
 def claim_complaint(complaint_id):
     from functions.staff import routing

@@ -39,6 +39,7 @@ POLICY: dict[str, Rule] = {
     "case.list": _rule(READERS, own="agent lead"),  # agents and leads: their departments' cases only
     "case.read": _rule(READERS, own="agent lead"),  # with the decrypted contact data
     "case.classify": _rule("manager", own="agent lead"),  # correct a classification (triage)
+    "case.work": _rule("manager", own="agent lead"),  # accept, note, reply, request information
     "case.claim": _rule(own="agent lead"),
     "case.assign": _rule("manager", own="lead"),
     "case.transfer": _rule("manager", own="agent lead"),  # an agent: only the cases assigned to them
