@@ -54,11 +54,7 @@ def list_complaints(request: Any):
 @endpoint
 def get_complaint(request: Any, complaint_id: str):
     principal = staff(request)
-    try:
-        number = normalize_complaint_number(complaint_id)
-    except InvalidComplaintNumber as exc:
-        raise ApiError(400, "invalid_complaint_number", str(exc),
-                       [{"field": "complaint_id", "problem": str(exc)}]) from None
+    number = complaint_number(complaint_id)
     repo = complaint_repository()
     case = repo.get_many([number]).get(number)
     if case is None:
@@ -71,6 +67,15 @@ def get_complaint(request: Any, complaint_id: str):
     if found is None:
         raise ApiError(404, "not_found", "no complaint with this number")
     return json_response(staff_detail(*found))
+
+
+def complaint_number(complaint_id: str) -> str:
+    """The number in a staff route, normalised; a mistyped one is a 400 before any look-up."""
+    try:
+        return normalize_complaint_number(complaint_id)
+    except InvalidComplaintNumber as exc:
+        raise ApiError(400, "invalid_complaint_number", str(exc),
+                       [{"field": "complaint_id", "problem": str(exc)}]) from None
 
 
 def _choice(value: str | None, enum: Any, field: str, problems: list) -> Any:

@@ -14,11 +14,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from functions.staff.api import LIMIT_DEFAULT, LIMIT_MAX, staff
+from functions.staff.api import LIMIT_DEFAULT, LIMIT_MAX, complaint_number, staff
 from functions.staff.views import staff_summary
 from shared.auth import StaffPrincipal
 from shared.http import ApiError, endpoint, json_response, parse_json_body, validation_details
-from shared.identifiers import InvalidComplaintNumber, normalize_complaint_number
 from shared.policy import require
 from shared.staff_directory import DEPARTMENT_ID, HANDLER_ID, HandlerProfileIn
 
@@ -68,14 +67,6 @@ def _kind(kind: str) -> str:
     if kind not in CONFIG_KINDS:
         raise ApiError(404, "not_found", f"no configuration called {kind!r} (there are: {', '.join(CONFIG_KINDS)})")
     return kind
-
-
-def _number(complaint_id: str) -> str:
-    try:
-        return normalize_complaint_number(complaint_id)
-    except InvalidComplaintNumber as exc:
-        raise ApiError(400, "invalid_complaint_number", str(exc),
-                       [{"field": "complaint_id", "problem": str(exc)}]) from None
 
 
 def _params(request: Any, allowed: set[str]) -> dict[str, str]:
@@ -292,7 +283,7 @@ def claim(request: Any, complaint_id: str):
     principal = staff(request)
     from shared.assignment import assigner
 
-    number = _number(complaint_id)
+    number = complaint_number(complaint_id)
     service = assigner()
     _case_for(principal, service, number, "case.claim")
     body = Claim.model_validate(_body(request) if (request.raw_body or b"").strip() else {})
@@ -305,7 +296,7 @@ def assign(request: Any, complaint_id: str):
     principal = staff(request)
     from shared.assignment import assigner
 
-    number = _number(complaint_id)
+    number = complaint_number(complaint_id)
     service = assigner()
     _case_for(principal, service, number, "case.assign")
     body = Assignment.model_validate(_body(request))
@@ -319,7 +310,7 @@ def transfer(request: Any, complaint_id: str):
     principal = staff(request)
     from shared.assignment import assigner
 
-    number = _number(complaint_id)
+    number = complaint_number(complaint_id)
     service = assigner()
     case = _case_for(principal, service, number, "case.transfer")
     if principal.role == "agent" and case.assignee != principal.subject:

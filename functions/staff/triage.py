@@ -15,11 +15,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from functions.staff.api import LIMIT_DEFAULT, LIMIT_MAX, staff
+from functions.staff.api import LIMIT_DEFAULT, LIMIT_MAX, complaint_number, staff
 from functions.staff.views import staff_summary
 from shared.http import ApiError, endpoint, json_response, parse_json_body
 from shared.policy import require
-from shared.identifiers import InvalidComplaintNumber, normalize_complaint_number
 from shared.lifecycle import Status
 from shared.models import TimelineEntry, TimelineKind, Visibility
 
@@ -66,11 +65,7 @@ def correct_classification(request: Any, complaint_id: str):
     from shared.routing_store import routing_store
     from shared.store import complaint_repository
 
-    try:
-        number = normalize_complaint_number(complaint_id)
-    except InvalidComplaintNumber as exc:
-        raise ApiError(400, "invalid_complaint_number", str(exc),
-                       [{"field": "complaint_id", "problem": str(exc)}]) from None
+    number = complaint_number(complaint_id)
     repo, store = complaint_repository(), routing_store()
     found = repo.get(number)
     if found is None:

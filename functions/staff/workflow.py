@@ -9,10 +9,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from functions.staff.api import staff
+from functions.staff.api import complaint_number, staff
 from functions.staff.views import staff_detail
 from shared.http import ApiError, endpoint, json_response, parse_json_body
-from shared.identifiers import InvalidComplaintNumber, normalize_complaint_number
 from shared.policy import require
 from shared.workflow import ACTIONS
 
@@ -36,11 +35,7 @@ def act(request: Any, complaint_id: str):
     from shared.store import complaint_repository
     from shared.workflow import ActionRefused, apply
 
-    try:
-        number = normalize_complaint_number(complaint_id)
-    except InvalidComplaintNumber as exc:
-        raise ApiError(400, "invalid_complaint_number", str(exc),
-                       [{"field": "complaint_id", "problem": str(exc)}]) from None
+    number = complaint_number(complaint_id)
     repo = complaint_repository()
     case = repo.get_many([number]).get(number)
     if case is None:
