@@ -55,15 +55,9 @@ def list_complaints(request: Any):
 def get_complaint(request: Any, complaint_id: str):
     principal = staff(request)
     number = complaint_number(complaint_id)
-    repo = complaint_repository()
-    case = repo.get_many([number]).get(number)
-    if case is None:
-        raise ApiError(404, "not_found", "no complaint with this number")
-    if case.needs_triage and not case.department:  # in triage: whoever classifies may read it
-        require(principal, "triage.read")
-    else:  # checked before any contact data is decrypted
-        require(principal, "case.read", departments=[case.department] if case.department else [])
-    found = repo.get(number, with_contact=True)
+    # checked before any contact data is decrypted; a case in triage: whoever classifies may read it
+    authorized_case(principal, number, "case.read", in_triage="triage.read")
+    found = complaint_repository().get(number, with_contact=True)
     if found is None:
         raise ApiError(404, "not_found", "no complaint with this number")
     return json_response(staff_detail(*found))
@@ -76,6 +70,22 @@ def complaint_number(complaint_id: str) -> str:
     except InvalidComplaintNumber as exc:
         raise ApiError(400, "invalid_complaint_number", str(exc),
                        [{"field": "complaint_id", "problem": str(exc)}]) from None
+
+
+def authorized_case(principal: StaffPrincipal, number: str, action: str, *, in_triage: str | None = None) -> Any:
+    """The case (without timeline or contact data) if the policy lets ``principal`` do ``action`` on
+    it: 404 before 403, so a number that does not exist says so. ``in_triage``: the action checked
+    instead for a case still in triage (no department yet)."""
+    from shared.policy import require
+
+    case = complaint_repository().get_many([number]).get(number)
+    if case is None:
+        raise ApiError(404, "not_found", "no complaint with this number")
+    if in_triage and case.needs_triage and not case.department:
+        require(principal, in_triage)
+    else:
+        require(principal, action, departments=[case.department] if case.department else [])
+    return case
 
 
 def _choice(value: str | None, enum: Any, field: str, problems: list) -> Any:

@@ -14,9 +14,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from functions.staff.api import LIMIT_DEFAULT, LIMIT_MAX, complaint_number, staff
+from functions.staff.api import LIMIT_DEFAULT, LIMIT_MAX, authorized_case, complaint_number, staff
 from functions.staff.views import staff_summary
-from shared.auth import StaffPrincipal
 from shared.http import ApiError, endpoint, json_response, parse_json_body, validation_details
 from shared.policy import require
 from shared.staff_directory import DEPARTMENT_ID, HANDLER_ID, HandlerProfileIn
@@ -285,7 +284,7 @@ def claim(request: Any, complaint_id: str):
 
     number = complaint_number(complaint_id)
     service = assigner()
-    _case_for(principal, service, number, "case.claim")
+    authorized_case(principal, number, "case.claim")
     body = Claim.model_validate(_body(request) if (request.raw_body or b"").strip() else {})
     case = _act(service.claim, number, principal.subject, expected_version=body.version)
     return _case_answer(case)
@@ -298,7 +297,7 @@ def assign(request: Any, complaint_id: str):
 
     number = complaint_number(complaint_id)
     service = assigner()
-    _case_for(principal, service, number, "case.assign")
+    authorized_case(principal, number, "case.assign")
     body = Assignment.model_validate(_body(request))
     case = _act(service.assign, number, body.handler_id, actor=f"staff:{principal.subject}", reason=body.reason,
                 expected_version=body.version, override_cap=body.override_cap)
@@ -312,7 +311,7 @@ def transfer(request: Any, complaint_id: str):
 
     number = complaint_number(complaint_id)
     service = assigner()
-    case = _case_for(principal, service, number, "case.transfer")
+    case = authorized_case(principal, number, "case.transfer")
     if principal.role == "agent" and case.assignee != principal.subject:
         raise ApiError(403, "forbidden", "an agent can transfer only the cases assigned to them")
     body = Transfer.model_validate(_body(request))
@@ -322,16 +321,3 @@ def transfer(request: Any, complaint_id: str):
     moved = _act(service.transfer, number, actor=f"staff:{principal.subject}", reason=body.reason,
                  expected_version=body.version, department=body.department, handler_id=body.handler_id)
     return _case_answer(moved)
-
-
-def _case_for(principal: StaffPrincipal, service: Any, number: str, action: str) -> Any:
-    """The case, if the policy lets ``principal`` do ``action`` on it (404 before 403: a number that
-    does not exist says so)."""
-    from shared.assignment import CaseNotFound
-
-    try:
-        case = service.case(number)
-    except CaseNotFound:
-        raise ApiError(404, "not_found", "no complaint with this number") from None
-    require(principal, action, departments=[case.department] if case.department else [])
-    return case

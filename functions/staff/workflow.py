@@ -9,10 +9,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from functions.staff.api import complaint_number, staff
+from functions.staff.api import authorized_case, complaint_number, staff
 from functions.staff.views import staff_detail
 from shared.http import ApiError, endpoint, json_response, parse_json_body
-from shared.policy import require
 from shared.workflow import ACTIONS
 
 
@@ -36,11 +35,8 @@ def act(request: Any, complaint_id: str):
     from shared.workflow import ActionRefused, apply
 
     number = complaint_number(complaint_id)
+    case = authorized_case(principal, number, "case.work")
     repo = complaint_repository()
-    case = repo.get_many([number]).get(number)
-    if case is None:
-        raise ApiError(404, "not_found", "no complaint with this number")
-    require(principal, "case.work", departments=[case.department] if case.department else [])
     body = ActionIn.model_validate(parse_json_body(request, settings().max_request_bytes))
     if case.version != body.version:
         raise ApiError(409, "stale_version", f"the complaint changed since version {body.version} "
