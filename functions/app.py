@@ -53,7 +53,25 @@ def track_complaint(complaint_id):
     return api.track_complaint(app.current_request, complaint_id)
 
 
-# -- staff API (read-only for now) -------------------------------------------------------------
+@app.route("/complaints/{complaint_id}/messages", methods=["POST"], content_types=BODY_TYPES)
+def post_customer_message(complaint_id):
+    from functions.intake import customer
+    return customer.post_message(app.current_request, complaint_id)
+
+
+@app.route("/complaints/{complaint_id}/confirmation", methods=["POST"], content_types=BODY_TYPES)
+def confirm_resolution(complaint_id):
+    from functions.intake import customer
+    return customer.confirm(app.current_request, complaint_id)
+
+
+@app.route("/complaints/{complaint_id}/feedback", methods=["POST"], content_types=BODY_TYPES)
+def give_feedback(complaint_id):
+    from functions.intake import customer
+    return customer.feedback(app.current_request, complaint_id)
+
+
+# -- staff API -----------------------------------------------------------------------------------
 @app.route("/staff/complaints", methods=["GET"])
 def list_complaints_for_staff():
     from functions.staff import api
@@ -164,6 +182,54 @@ def act_on_complaint(complaint_id):
     return workflow.act(app.current_request, complaint_id)
 
 
+@app.route("/staff/complaints/{complaint_id}/suggestions", methods=["GET"])
+def case_suggestions(complaint_id):
+    from functions.staff import suggestions
+    return suggestions.for_case(app.current_request, complaint_id)
+
+
+@app.route("/staff/responses", methods=["GET"])
+def canned_responses():
+    from functions.staff import suggestions
+    return suggestions.list_responses(app.current_request)
+
+
+@app.route("/staff/approvals", methods=["GET"])
+def plans_awaiting_approval():
+    from functions.staff import workflow
+    return workflow.list_approvals(app.current_request)
+
+
+@app.route("/staff/compensation", methods=["GET"])
+def compensation_ledger():
+    from functions.staff import workflow
+    return workflow.compensation_ledger(app.current_request)
+
+
+@app.route("/staff/tasks", methods=["GET"])
+def investigation_tasks():
+    from functions.staff import tasks
+    return tasks.list_tasks(app.current_request)
+
+
+@app.route("/staff/complaints/{complaint_id}/tasks/{task_id}", methods=["POST"], content_types=BODY_TYPES)
+def close_investigation_task(complaint_id, task_id):
+    from functions.staff import tasks
+    return tasks.close_task(app.current_request, complaint_id, task_id)
+
+
+@app.route("/staff/me/preferences", methods=["GET"])
+def my_notification_preferences():
+    from functions.staff import preferences
+    return preferences.get_preferences(app.current_request)
+
+
+@app.route("/staff/me/preferences", methods=["PUT"], content_types=BODY_TYPES)
+def set_my_notification_preferences():
+    from functions.staff import preferences
+    return preferences.put_preferences(app.current_request)
+
+
 @app.route("/staff/complaints/{complaint_id}/claim", methods=["POST"], content_types=BODY_TYPES)
 def claim_complaint(complaint_id):
     from functions.staff import routing
@@ -192,8 +258,9 @@ def take_in_email(event):
 
 @app.on_sqs_message(queue=f"complaints-{STAGE}-notifier", batch_size=10)
 def notify_customer(event):
-    """Acknowledgements to the customer (email or SMS) for ComplaintReceived and CustomerReplied, and
-    staff alerts (inbox item + email) for StaffAlertRaised."""
+    """Acknowledgements to the customer (email or SMS) for ComplaintReceived and CustomerReplied, staff
+    alerts (inbox item + email) for StaffAlertRaised, and the workflow's CaseEvents to the customer and
+    the staff concerned (email, SMS, webhooks, inbox)."""
     from functions.notifier import handlers
     return handlers.handle(event)
 

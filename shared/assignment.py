@@ -19,7 +19,8 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from shared.config_store import ConfigStore
-from shared.events import EventPublisher, StaffAlertRaised
+from shared.case_events import announce
+from shared.events import CaseEvent, EventPublisher, StaffAlertRaised
 from shared.lifecycle import OPEN_STATES, Status, check_transition
 from shared.models import Complaint, TimelineEntry, TimelineKind, Visibility
 from shared.observability import logger
@@ -187,12 +188,14 @@ class Assigner:
                                          at=now, require_on_duty=True)]
         if department.strategy == "round_robin":
             ops.append(self._directory.rotation_op(department.department_id, handler.handler_id, turn))
+        events = [CaseEvent.of(assigned, "assigned", actor=actor, at=now, recipients=[handler.handler_id])]
         try:
-            self._repo.save(assigned, entries, expected_version=expected_version, also=ops)
+            self._repo.save(assigned, entries, expected_version=expected_version, also=ops, events=events)
         except ConditionFailed as exc:
             if 0 in exc.indexes:
                 raise _HandlerUnavailable(handler.handler_id) from None
             raise StaleVersion(case.complaint_id) from None  # the turn moved on: read again
+        announce(self._repo, self._publisher, events)
         logger().info("complaint assigned", extra={"complaint_id": case.complaint_id, "department":
                                                    department.department_id, "strategy": department.strategy})
         return Outcome("assigned", assigned)
@@ -352,13 +355,15 @@ class Assigner:
         ops = [self._directory.assign_op(profile.handler_id, cap=cap, at=now, require_on_duty=False)]
         if previous:
             ops.append(self._directory.release_op(previous))
+        events = [CaseEvent.of(assigned, "assigned", actor=actor, at=now, recipients=[profile.handler_id])]
         try:
-            self._repo.save(assigned, all_entries, expected_version=read_version, also=ops)
+            self._repo.save(assigned, all_entries, expected_version=read_version, also=ops, events=events)
         except ConditionFailed as exc:
             if 0 in exc.indexes:
                 raise AssignmentRefused("at_capacity", f"{profile.handler_id} is at their cap of {cap} open cases "
                                                        "(a lead can override it)") from None
             raise StaleVersion(case.complaint_id) from None
+        announce(self._repo, self._publisher, events)
         return assigned
 
 

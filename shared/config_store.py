@@ -28,13 +28,17 @@ BUNDLED = Path(__file__).with_name
 
 
 def _models() -> dict[str, type[BaseModel]]:
+    from shared.canned_responses import ResponsesConfig
+    from shared.notification_config import NotificationConfig
     from shared.routing_rules import RoutingConfig
     from shared.sla import SlaConfig
+    from shared.workflow_config import WorkflowConfig
 
-    return {"routing": RoutingConfig, "sla": SlaConfig}
+    return {"routing": RoutingConfig, "sla": SlaConfig, "workflow": WorkflowConfig, "responses": ResponsesConfig,
+            "notifications": NotificationConfig}
 
 
-KINDS = ("routing", "sla")
+KINDS = ("routing", "sla", "workflow", "responses", "notifications")
 
 
 class StaleConfig(Exception):

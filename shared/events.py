@@ -98,6 +98,67 @@ class StaffAlertRaised(BaseModel):
     detail_type: str = "StaffAlertRaised"
 
 
+WORKFLOW_SOURCE = "complaints.workflow"
+
+# What a CaseEvent reports (``kind``) and who must hear of it (the notifier's job):
+CUSTOMER_KINDS = (
+    "staff_replied",  # a handler answered the customer
+    "information_requested",  # a handler asked the customer something; the case waits on them
+    "resolution_proposed",  # the customer may now see the plan (no approval needed, or approved)
+    "resolved",  # the case is resolved: the customer is asked to confirm (or dispute)
+    "closed",  # closed (confirmed, or silent past the confirmation window): with the survey link
+)
+STAFF_KINDS = (
+    "assigned",  # a handler got a case (automatically, claimed, assigned by a lead, transferred)
+    "customer_replied",  # the customer wrote (email, tracking page): to the assignee
+    "approval_needed",  # a plan above the limits: to the managers
+    "plan_decided",  # approved or rejected: to the handler who proposed it
+    "task_assigned",  # an investigation task for a department: to its lead (or the named assignee)
+    "task_closed",  # a task was done or cancelled: to the case's assignee
+    "escalated",  # a handler escalated the case: to the department lead (and the manager at level 2)
+    "disputed",  # the customer did not accept the resolution: to the assignee and the lead
+    "reopened",  # a handler reopened a resolved or closed case
+)
+CASE_EVENT_KINDS = CUSTOMER_KINDS + STAFF_KINDS
+
+
+class CaseEvent(BaseModel):
+    """Something happened to a case that someone must hear of. Written with the transition (an
+    outbox item in the same transaction, :meth:`shared.repository.ComplaintRepository.save`),
+    published right after it, and by the outbox schedule if that publish failed. ``event_id`` is
+    stable for the transition (``<id>:<kind>:v<version>``), so a repeat is dropped by consumers.
+    Carries ids and facts, never personal data or free text: consumers read the case."""
+
+    source: ClassVar[str] = WORKFLOW_SOURCE
+
+    event_id: str
+    complaint_id: str
+    kind: str  # one of CASE_EVENT_KINDS
+    version: int  # the case's version after the transition
+    at: str  # ISO 8601 UTC
+    actor: str  # "system", "customer" or "staff:<subject>"
+    department: str | None = None
+    assignee: str | None = None
+    priority: str | None = None
+    recipients: list[str] = []  # staff subjects named by the transition (e.g. the proposer of a plan)
+    urgent: bool = False  # staff messages: delivered even in quiet hours
+    data: dict[str, Any] = {}  # ids and small facts: task_id, plan_id, level, approved, closure ...
+
+    detail_type: str = "CaseEvent"
+
+    @classmethod
+    def of(cls, case: Any, kind: str, *, actor: str, at: Any, **fields: Any) -> "CaseEvent":
+        """The event of ``kind`` for ``case`` as saved (its version already raised)."""
+        from shared.repository import iso
+
+        if kind not in CASE_EVENT_KINDS:
+            raise ValueError(f"unknown case event kind {kind!r}")
+        suffix = fields.pop("suffix", None)  # two events of one kind in one transition
+        return cls(event_id=f"{case.complaint_id}:{kind}:v{case.version}" + (f":{suffix}" if suffix else ""),
+                   complaint_id=case.complaint_id, kind=kind, version=case.version, at=iso(at), actor=actor,
+                   department=case.department, assignee=case.assignee, priority=case.priority, **fields)
+
+
 class EventPublishFailed(Exception):
     pass
 

@@ -4,6 +4,7 @@
                   ^------ transfer to a queue ---|
                                              |  -> resolution_proposed -> resolved -> closed
     any open state -> rejected | withdrawn;   resolved/closed -> in_progress (reopen)
+    any open state -> merged (a duplicate handled in another case) -> back where it was (split)
 
 ``escalated`` and ``reopened`` are flags on the case, not states: a case is escalated *while*
 in progress, and a reopened case is simply in progress again with its reopen count raised.
@@ -24,10 +25,11 @@ class Status(StrEnum):
     CLOSED = "closed"
     REJECTED = "rejected"
     WITHDRAWN = "withdrawn"
+    MERGED = "merged"
 
 
 S = Status
-_ENDINGS = {S.REJECTED, S.WITHDRAWN}
+_ENDINGS = {S.REJECTED, S.WITHDRAWN, S.MERGED}
 
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     S.RECEIVED: frozenset({S.CLASSIFIED, S.ASSIGNED, *_ENDINGS}),
@@ -37,15 +39,20 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     S.IN_PROGRESS: frozenset({S.WAITING_ON_CUSTOMER, S.RESOLUTION_PROPOSED, S.RESOLVED, S.ASSIGNED, S.CLASSIFIED,
                               *_ENDINGS}),
     # waiting -> waiting: transferred while the customer has yet to answer (the clocks stay paused)
-    S.WAITING_ON_CUSTOMER: frozenset({S.IN_PROGRESS, S.WAITING_ON_CUSTOMER, S.RESOLVED, *_ENDINGS}),
-    S.RESOLUTION_PROPOSED: frozenset({S.RESOLVED, S.IN_PROGRESS, S.WITHDRAWN}),
+    S.WAITING_ON_CUSTOMER: frozenset({S.IN_PROGRESS, S.WAITING_ON_CUSTOMER, S.RESOLUTION_PROPOSED, S.RESOLVED,
+                                      *_ENDINGS}),
+    # proposed -> proposed: a revised plan; -> waiting: a question about the plan
+    S.RESOLUTION_PROPOSED: frozenset({S.RESOLVED, S.IN_PROGRESS, S.RESOLUTION_PROPOSED, S.WAITING_ON_CUSTOMER,
+                                      *_ENDINGS}),
     S.RESOLVED: frozenset({S.CLOSED, S.IN_PROGRESS}),
     S.CLOSED: frozenset({S.IN_PROGRESS}),
     S.REJECTED: frozenset(),
     S.WITHDRAWN: frozenset(),
+    # split: back to where the case was before it was merged
+    S.MERGED: frozenset({S.CLASSIFIED, S.ASSIGNED, S.IN_PROGRESS, S.WAITING_ON_CUSTOMER, S.RESOLUTION_PROPOSED}),
 }
 
-OPEN_STATES = frozenset(s for s in Status if s not in {S.CLOSED, S.REJECTED, S.WITHDRAWN, S.RESOLVED})
+OPEN_STATES = frozenset(s for s in Status if s not in {S.CLOSED, S.REJECTED, S.WITHDRAWN, S.RESOLVED, S.MERGED})
 # Moving out of these back to in_progress is a reopen: the case's reopen count goes up.
 REOPENING_FROM = frozenset({S.RESOLVED, S.CLOSED})
 

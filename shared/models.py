@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -204,6 +205,18 @@ class TimelineKind(StrEnum):
     ESCALATED = "escalated"  # a further escalation level; the manager told
     REDRIVEN = "redriven"  # the sweep sent a stuck case through its step again
     STUCK = "stuck"  # a case kept waiting before routing; a person told
+    # the handler's workflow and the customer's closure (shared/workflow.py, shared/closure.py)
+    TASK_OPENED = "task_opened"  # an investigation task for another department, with its due date (internal)
+    TASK_CLOSED = "task_closed"  # done (with its outcome) or cancelled (internal)
+    PLAN_PROPOSED = "plan_proposed"  # a resolution plan; public once the customer may see it
+    PLAN_APPROVED = "plan_approved"  # a manager approved a plan above the limits (internal)
+    PLAN_REJECTED = "plan_rejected"  # a manager rejected it, with a comment (internal)
+    MERGED = "merged"  # a duplicate merged into this case / this case merged into another
+    SPLIT = "split"  # a wrongly merged case taken out again
+    REOPENED = "reopened"  # by a handler, or because the customer disputed the resolution
+    CONFIRMED = "confirmed"  # the customer accepted the resolution
+    DISPUTED = "disputed"  # the customer did not accept it, with their reason
+    FEEDBACK = "feedback"  # the satisfaction survey's answer
 
 
 class Visibility(StrEnum):
@@ -219,6 +232,83 @@ class TimelineEntry(BaseModel):
     status: Status | None = None
     text: str | None = None
     details: dict[str, Any] = {}
+
+
+Money = Annotated[Decimal, Field(ge=0, le=Decimal("10000000"), max_digits=12, decimal_places=2)]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]  # ISO 4217
+PLAN_TYPES = ("refund", "replacement", "compensation", "repair", "apology", "explanation")
+
+
+class PlanComponent(BaseModel):
+    """One part of a resolution plan: a refund of 120.00 CNY, a replacement, an apology ..."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    type: Literal["refund", "replacement", "compensation", "repair", "apology", "explanation"]
+    amount: Money | None = None  # refund and compensation: required
+    currency: Currency | None = None
+    description: Annotated[str, StringConstraints(max_length=2_000)] | None = None
+
+    @model_validator(mode="after")
+    def _money(self) -> "PlanComponent":
+        if self.type in ("refund", "compensation"):
+            if self.amount is None or self.currency is None:
+                raise ValueError(f"a {self.type} needs an amount and a currency")
+        elif self.amount is not None:
+            raise ValueError(f"a {self.type} has no amount")
+        return self
+
+
+class PlanApproval(BaseModel):
+    required: bool = False
+    reasons: list[str] = []  # why it needs a manager: "amount 800.00 CNY above 500.00", "priority P1" ...
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    approved: bool | None = None
+    comment: str | None = None
+
+
+class ResolutionPlan(BaseModel):
+    """What the company offers to resolve the case, and where the offer stands."""
+
+    plan_id: str
+    components: list[PlanComponent]
+    explanation: str  # customer-facing
+    internal_note: str | None = None
+    proposed_by: str
+    proposed_at: datetime
+    # pending_approval -> proposed (the customer sees it) -> accepted | disputed; or rejected / superseded
+    state: Literal["pending_approval", "proposed", "rejected", "accepted", "disputed", "superseded"]
+    approval: PlanApproval = PlanApproval()
+
+
+class InvestigationTask(BaseModel):
+    """Work another department does for the case (e.g. quality tests the batch); the case cannot be
+    resolved while one is open."""
+
+    task_id: str
+    department: str
+    title: str
+    details: str | None = None
+    assignee: str | None = None
+    due_at: datetime
+    state: Literal["open", "done", "cancelled"] = "open"
+    opened_by: str
+    opened_at: datetime
+    closed_by: str | None = None
+    closed_at: datetime | None = None
+    outcome: str | None = None
+
+
+class Feedback(BaseModel):
+    """The satisfaction survey's answer, kept with the handler and department that resolved the case."""
+
+    rating: int = Field(ge=1, le=5)
+    aspects: list[str] = []
+    comment: str | None = None
+    at: datetime
+    handler: str | None = None
+    department: str | None = None
 
 
 class Complaint(BaseModel):
@@ -258,6 +348,20 @@ class Complaint(BaseModel):
     escalation_level: int = 0  # highest escalation level reached by any clock
     next_check_at: datetime | None = None  # when the sweep must look at the case next (ByDue index)
     redrives: int = 0  # times the sweep re-drove the case through its current step
+    # the workflow and the closure (shared/workflow.py, shared/closure.py; docs/workflow.md)
+    plan: ResolutionPlan | None = None  # the current resolution plan (earlier ones are on the timeline)
+    tasks: list[InvestigationTask] = []
+    merged_into: str | None = None  # this case is a duplicate handled in that one
+    merged_cases: list[str] = []  # duplicates merged into this case
+    status_before_merge: Status | None = None  # where a split puts the case back
+    resolved_at: datetime | None = None
+    confirmation_due_at: datetime | None = None  # resolved: closes by itself then if the customer is silent
+    closed_at: datetime | None = None
+    closure: str | None = None  # confirmed | resolved_without_confirmation | rejected | withdrawn | merged
+    feedback: Feedback | None = None
+
+    def open_tasks(self) -> list[InvestigationTask]:
+        return [t for t in self.tasks if t.state == "open"]
 
 
 def detect_language(*texts: str | None) -> Language:

@@ -39,7 +39,13 @@ POLICY: dict[str, Rule] = {
     "case.list": _rule(READERS, own="agent lead"),  # agents and leads: their departments' cases only
     "case.read": _rule(READERS, own="agent lead"),  # with the decrypted contact data
     "case.classify": _rule("manager", own="agent lead"),  # correct a classification (triage)
-    "case.work": _rule("manager", own="agent lead"),  # accept, note, reply, request information
+    "case.work": _rule("manager", own="agent lead"),  # every workflow action but a plan's approval
+    "plan.decide": _rule("manager"),  # approve or reject a resolution plan above the limits
+    "approval.list": _rule("manager auditor"),  # the plans waiting for a manager
+    "ledger.read": _rule("manager auditor"),  # the compensation ledger
+    "task.read": _rule(READERS, own="agent lead"),  # a department's investigation tasks
+    "task.work": _rule("manager", own="agent lead"),  # close a task of one's department (its department's)
+    "suggestions.read": _rule(READERS, own="agent lead"),  # canned responses and similar cases for a case
     "case.claim": _rule(own="agent lead"),
     "case.assign": _rule("manager", own="lead"),
     "case.transfer": _rule("manager", own="agent lead"),  # an agent: only the cases assigned to them
@@ -54,8 +60,10 @@ POLICY: dict[str, Rule] = {
     "staff.read": _rule("agent lead manager admin auditor"),
     "staff.write": _rule("admin"),
     "availability.set": _rule("manager admin", own="lead"),  # everyone may set their own
-    # one's own inbox
+    # one's own inbox and notification preferences
     "inbox.read": _rule("agent lead manager admin auditor"),
+    "preferences.set": _rule("agent lead manager admin auditor"),
+    "responses.read": _rule("agent lead manager admin auditor"),  # the canned responses
 }
 
 

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 from shared.aws import error_code
 from shared.crypto import FieldCipher, LookupHasher
 from shared.items import ItemCodec, drop_none
-from shared.events import ComplaintReceived
+from shared.events import CaseEvent, ComplaintReceived
 from shared.lifecycle import Status
 from shared.models import Attachment, Complaint, Customer, TimelineEntry
 
@@ -415,11 +415,40 @@ class ComplaintRepository:
 
     # -- transitions ---------------------------------------------------------------------------
     def save(self, complaint: Complaint, entries: Iterable[TimelineEntry], *, expected_version: int,
-             also: Iterable[dict[str, Any]] = ()) -> None:
+             also: Iterable[dict[str, Any]] = (), events: Iterable[CaseEvent] = ()) -> None:
         """Write a changed case (its version already raised) with its new timeline entries,
         only if nobody changed it since ``expected_version`` was read. ``also`` adds raw
         transaction operations (e.g. the mail log's record of the message that caused the change)
-        that succeed or fail with it."""
+        that succeed or fail with it; ``events`` are written as outbox items in the same transaction
+        (publish them with :func:`shared.case_events.announce`; the outbox schedule publishes what
+        that misses)."""
+        self.save_many([(complaint, list(entries), expected_version)], also=also, events=events)
+
+    def save_many(self, changes: list[tuple[Complaint, list[TimelineEntry], int]], *,
+                  also: Iterable[dict[str, Any]] = (), events: Iterable[CaseEvent] = ()) -> None:
+        """Several cases changed together (a merge, a split), all or none: each conditional on its
+        version. Raises :class:`StaleVersion` naming the first case that changed meanwhile."""
+        ops: list[dict[str, Any]] = []
+        for complaint, entries, expected_version in changes:
+            ops.extend(self._transition_ops(complaint, entries, expected_version))
+        first_also = len(ops)
+        ops.extend(also)
+        ops.extend(self.event_ops(events))
+        try:
+            self._db.transact_write_items(TransactItems=ops)
+        except Exception as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            reasons = getattr(exc, "response", {}).get("CancellationReasons") or []
+            failed = [i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"]
+            if failed and failed[0] >= first_also:
+                raise ConditionFailed([i - first_also for i in failed]) from None
+            stale = next((ops[i]["Update"]["Key"]["PK"]["S"][len(CASE) + 1:] for i in failed
+                          if "Update" in ops[i] and ops[i]["Update"]["Key"]["SK"]["S"] == CASE), None)
+            raise StaleVersion(stale or changes[0][0].complaint_id) from None
+
+    def _transition_ops(self, complaint: Complaint, entries: Iterable[TimelineEntry],
+                        expected_version: int) -> list[dict[str, Any]]:
         hashes = self.contact_hashes(complaint.customer) if complaint.customer else None
         item = self._case_item(complaint, hashes or {})
         if complaint.customer is None:
@@ -447,18 +476,46 @@ class ComplaintRepository:
         for i, entry in enumerate(entries):
             ops.append({"Put": {"TableName": self._table, "Item": self._dump(
                 self._entry_item(complaint.complaint_id, entry, i, complaint.version))}})
-        first_also = len(ops)
-        ops.extend(also)
-        try:
-            self._db.transact_write_items(TransactItems=ops)
-        except Exception as exc:
-            if error_code(exc) != "TransactionCanceledException":
-                raise
-            reasons = getattr(exc, "response", {}).get("CancellationReasons") or []
-            failed = [i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"]
-            if failed and failed[0] >= first_also:
-                raise ConditionFailed([i - first_also for i in failed]) from None
-            raise StaleVersion(complaint.complaint_id) from None
+        return ops
+
+    # -- case events (the outbox of the workflow) -------------------------------------------------
+    def event_ops(self, events: Iterable[CaseEvent]) -> list[dict[str, Any]]:
+        """Outbox items for ``events`` (``PK = CASE#<id>``, ``SK = EVENT#<event_id>``), in the sparse
+        PendingEvents index (``pending_event = CaseEvent``) until published. Written only if absent:
+        a repeated transition cannot owe an event twice."""
+        ops = []
+        for event in events:
+            ops.append({"Put": {"TableName": self._table, "Item": self._dump({
+                "PK": f"{CASE}#{event.complaint_id}", "SK": f"EVENT#{event.event_id}",
+                "pending_event": "CaseEvent", "received_key": f"{event.at}#{event.event_id}",
+                "complaint_id": event.complaint_id, "event": event.model_dump_json(exclude={"detail_type"}),
+            })}})
+        return ops
+
+    def event_published(self, event: CaseEvent) -> None:
+        """The event is out: its outbox item goes."""
+        self._db.delete_item(TableName=self._table, Key=self._dump(
+            {"PK": f"{CASE}#{event.complaint_id}", "SK": f"EVENT#{event.event_id}"}))
+
+    def pending_case_events(self, *, older_than: datetime, limit: int = 100) -> list[CaseEvent]:
+        """Case events written before ``older_than`` and not yet published (the index holds their
+        keys; the items are read by key)."""
+        out = self._db.query(
+            TableName=self._table, IndexName=PENDING_EVENTS,
+            KeyConditionExpression="pending_event = :e AND received_key < :cutoff",
+            ExpressionAttributeValues={":e": {"S": "CaseEvent"}, ":cutoff": {"S": iso(older_than)}},
+            Limit=limit)
+        keys = [{"PK": i["PK"], "SK": i["SK"]} for i in out.get("Items", [])]
+        events: list[CaseEvent] = []
+        while keys:
+            batch, keys = keys[:100], keys[100:]
+            request = {self._table: {"Keys": batch, "ConsistentRead": True}}
+            while request:
+                got = self._db.batch_get_item(RequestItems=request)
+                for raw in got.get("Responses", {}).get(self._table, []):
+                    events.append(CaseEvent.model_validate_json(self._load(raw)["event"]))
+                request = got.get("UnprocessedKeys") or {}
+        return sorted(events, key=lambda e: (e.at, e.event_id))
 
     def add_tracking_token(self, complaint_id: str, token_hash: str) -> None:
         """Another token for the same case (e.g. the one in the acknowledgement); the case's version

@@ -16,11 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from functions.staff.api import LIMIT_DEFAULT, LIMIT_MAX, authorized_case, complaint_number, staff
 from functions.staff.views import staff_summary
+from shared.config_store import KINDS as CONFIG_KINDS
 from shared.http import ApiError, endpoint, json_response, parse_json_body, validation_details
 from shared.policy import require
 from shared.staff_directory import DEPARTMENT_ID, HANDLER_ID, HandlerProfileIn
 
-CONFIG_KINDS = ("routing", "sla")
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
 
 
