@@ -304,7 +304,7 @@ class Feedback(BaseModel):
     """The satisfaction survey's answer, kept with the handler and department that resolved the case."""
 
     rating: int = Field(ge=1, le=5)
-    aspects: list[str] = []
+    aspects: dict[str, Literal["good", "bad"]] = {}  # survey aspect id -> went well / went badly
     comment: str | None = None
     at: datetime
     handler: str | None = None
