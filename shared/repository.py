@@ -172,30 +172,13 @@ class ComplaintRepository:
         idem_index = None
         if idempotency:
             idem_index = len(ops)
-            ops.append({"Put": {
-                "TableName": self._table,
-                "Item": self._dump({
-                    "PK": f"IDEMPOTENCY#{idempotency.key_hash}", "SK": "IDEMPOTENCY",
-                    "request_hash": idempotency.request_hash, "complaint_id": idempotency.complaint_id,
-                    "received_at": idempotency.received_at, "tracking_token_enc": idempotency.tracking_token_enc,
-                    "expires_at": idempotency.expires_at,
-                }),
-                "ConditionExpression": "attribute_not_exists(PK) OR expires_at < :now",
-                "ExpressionAttributeValues": {":now": {"N": str(int(datetime.now(timezone.utc).timestamp()))}},
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }})
+            ops.append(self.idempotency_op(idempotency.key_hash, {
+                "request_hash": idempotency.request_hash, "complaint_id": idempotency.complaint_id,
+                "received_at": idempotency.received_at, "tracking_token_enc": idempotency.tracking_token_enc,
+                "expires_at": idempotency.expires_at}))
         attachment_start = len(ops)
         attachment_ids = list(attachment_ids)
-        for att_id in attachment_ids:
-            ops.append({"Update": {
-                "TableName": self._table,
-                "Key": self._dump({"PK": f"ATTACHMENT#{att_id}", "SK": "ATTACHMENT"}),
-                "UpdateExpression": "SET #s = :attached, complaint_id = :cid REMOVE expires_at",
-                "ConditionExpression": "#s = :pending",
-                "ExpressionAttributeNames": {"#s": "state"},
-                "ExpressionAttributeValues": self._dump({":attached": "attached", ":pending": "pending",
-                                                         ":cid": complaint.complaint_id}),
-            }})
+        ops.extend(self.attachment_ops(complaint.complaint_id, attachment_ids))
         try:
             self._db.transact_write_items(TransactItems=ops)
         except Exception as exc:
@@ -212,6 +195,31 @@ class ComplaintRepository:
             if bad:
                 raise AttachmentUnavailable(bad) from None
             raise
+
+    def idempotency_op(self, key_hash: str, record: dict[str, Any]) -> dict[str, Any]:
+        """Claim an idempotency key (``PK = IDEMPOTENCY#<key_hash>``) with what the first request did
+        (``record``: ``request_hash``, ``complaint_id``, ``expires_at`` ...), unless an unexpired claim
+        exists (then the transaction fails and returns the old record)."""
+        return {"Put": {
+            "TableName": self._table,
+            "Item": self._dump({"PK": f"IDEMPOTENCY#{key_hash}", "SK": "IDEMPOTENCY", **record}),
+            "ConditionExpression": "attribute_not_exists(PK) OR expires_at < :now",
+            "ExpressionAttributeValues": {":now": {"N": str(int(datetime.now(timezone.utc).timestamp()))}},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }}
+
+    def attachment_ops(self, complaint_id: str, attachment_ids: Iterable[str]) -> list[dict[str, Any]]:
+        """Attach uploads to a case: each pending upload becomes the case's, only if it is still
+        pending (not expired, not used by another case or message)."""
+        return [{"Update": {
+            "TableName": self._table,
+            "Key": self._dump({"PK": f"ATTACHMENT#{att_id}", "SK": "ATTACHMENT"}),
+            "UpdateExpression": "SET #s = :attached, complaint_id = :cid REMOVE expires_at",
+            "ConditionExpression": "#s = :pending",
+            "ExpressionAttributeNames": {"#s": "state"},
+            "ExpressionAttributeValues": self._dump({":attached": "attached", ":pending": "pending",
+                                                     ":cid": complaint_id}),
+        }} for att_id in attachment_ids]
 
     def idempotency_record(self, key_hash: str) -> dict[str, Any] | None:
         out = self._db.get_item(
@@ -565,6 +573,26 @@ class ComplaintRepository:
                     k: item[k] for k in AttachmentUpload.__dataclass_fields__
                 })
         return found
+
+    # -- the workflow: plans waiting for a manager (shared/resolution.py) --------------------------------
+    def plans_awaiting_approval(self, *, limit: int = 500) -> list[Complaint]:
+        """Cases whose resolution plan waits for a manager, the longest waiting first: ``Query ByStatus
+        status = resolution_proposed`` with ``FilterExpression plan.state = pending_approval`` (a case
+        with a pending plan is always in that status), sorted by the plan's proposal time."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table, "IndexName": BY_STATUS, "KeyConditionExpression": "#s = :s",
+            "FilterExpression": "#p.#st = :pending",
+            "ExpressionAttributeNames": {"#s": "status", "#p": "plan", "#st": "state"},
+            "ExpressionAttributeValues": {":s": {"S": Status.RESOLUTION_PROPOSED.value},
+                                          ":pending": {"S": "pending_approval"}}}
+        found: list[Complaint] = []
+        while len(found) < limit:
+            out = self._db.query(**kwargs)
+            found += [self._complaint(self._load(i), with_contact=False) for i in out.get("Items", [])]
+            if "LastEvaluatedKey" not in out:
+                break
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+        return sorted(found[:limit], key=lambda c: c.plan.proposed_at if c.plan else c.updated_at)
 
 
 def clearable_fields() -> tuple[str, ...]:

@@ -289,6 +289,20 @@ def stop(clocks: Iterable[SlaClock], event: str, at: datetime, calendars: Calend
     return out
 
 
+def restart(clocks: Iterable[SlaClock], event: str, at: datetime, calendars: Calendars) -> list[SlaClock]:
+    """The case was reopened (a dispute, a handler's reopen): the clocks ``event`` stopped run again
+    from ``at``. What they consumed before is kept (the time between the stop and the restart does
+    not count), the stop is forgotten (``met``/``stopped_at`` cleared) and the deadline recomputed;
+    warnings and escalation levels already fired stay fired."""
+    out = []
+    for c in clocks:
+        if c.stops_on == event and c.stopped_at is not None:
+            c = c.model_copy(update={"stopped_at": None, "met": None, "paused_at": None, "running_since": at})
+            c = c.model_copy(update={"due_at": _point(c, 1.0, calendars)})
+        out.append(c)
+    return out
+
+
 def rebase(clocks: Iterable[SlaClock], department: str, at: datetime, calendars: Calendars) -> list[SlaClock]:
     """The case moved to another department: its internal clocks keep what they consumed and go on in
     the new department's working time."""

@@ -6,6 +6,9 @@ For each case (read again, consistently):
 
 * a case still ``received`` is sent through the router again (``ComplaintReceived`` re-published;
   the router is idempotent); after ``REDRIVE_ATTEMPTS`` a person is told, then it backs off;
+* a resolved case whose confirmation window is over closes as "resolved without confirmation"
+  (:func:`shared.closure.auto_close`; its ``closed`` event written with it and announced); other
+  cases no longer open leave the work list;
 * a classified case without a department is routed again (the assigner, in-process); one waiting in
   triage too long is brought to the default department's lead, once;
 * a routed case fires the warning points and escalation levels its clocks reached
@@ -92,7 +95,9 @@ class SlaSweep:
         raise StaleVersion(complaint_id)
 
     def _check(self, case: Complaint, now: datetime, report: SweepReport) -> None:
-        if case.status not in OPEN_STATES or case.repeat_of:
+        if case.status == Status.RESOLVED and case.confirmation_due_at is not None:
+            self._confirmation_window(case, now, report)
+        elif case.status not in OPEN_STATES or case.repeat_of:
             self._save(case, [], next_check=None, now=now)
             report.count("cleared")
         elif case.status == Status.RECEIVED:
@@ -103,6 +108,23 @@ class SlaSweep:
             self._unrouted(case, now, report)
         else:
             self._clocks(case, now, report)
+
+    def _confirmation_window(self, case: Complaint, now: datetime, report: SweepReport) -> None:
+        """A resolved case waits for the customer's confirmation until ``confirmation_due_at``; then it
+        closes as resolved without confirmation (``closed`` announced: the survey goes out)."""
+        from shared.case_events import announce
+        from shared.closure import auto_close
+
+        if case.confirmation_due_at > now:  # looked at early: come back when the window ends
+            self._save(case, [], next_check=case.confirmation_due_at, now=now)
+            report.count("awaiting_confirmation")
+            return
+        closing = auto_close(case, at=now)
+        self._repo.save(closing.case, closing.entries, expected_version=case.version, also=closing.also,
+                        events=closing.events)
+        announce(self._repo, self._publisher, closing.events)
+        logger().info("closed without confirmation", extra={"complaint_id": case.complaint_id})
+        report.count("auto_closed")
 
     def _save(self, case: Complaint, entries: list[TimelineEntry], *, next_check: datetime | None, now: datetime,
               **changes: Any) -> Complaint:
