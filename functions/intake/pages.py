@@ -1,5 +1,9 @@
 """The customer's web pages: the complaint form (``/``), the tracking page (``/track``) and their assets.
 
+The tracking page shows the case with its conversation and lets the customer answer: a reply with
+attachments, accepting or disputing the resolution, and the satisfaction survey (``?survey=1`` opens
+it: the link for the survey email). The token stays in the address's fragment (``#token=``).
+
 The pages are static HTML templates in ``web/`` filled with three values at request time: the
 base path the API is mounted under (``/api`` behind API Gateway's stage, empty locally), the
 language to start in, and the form's validation rules (``shared.models.FORM_RULES``, so the
@@ -140,8 +144,10 @@ def json_for_script(value: Any) -> str:
 # what each page adds to the shared layout (web/layout.html): its title, its script and data
 PAGE_HEAD = {
     "form": ("Complaint", '<script type="application/json" id="form-rules">{{form_rules}}</script>\n'
+                          '<script src="{{asset:uploads.js}}" defer></script>\n'
                           '<script src="{{asset:form.js}}" defer></script>'),
-    "track": ("Track", '<script src="{{asset:track.js}}" defer></script>'),
+    "track": ("Track", '<script src="{{asset:uploads.js}}" defer></script>\n'
+                       '<script src="{{asset:track.js}}" defer></script>'),
 }
 
 

@@ -60,7 +60,32 @@ def get_complaint(request: Any, complaint_id: str):
     found = complaint_repository().get(number, with_contact=True)
     if found is None:
         raise ApiError(404, "not_found", "no complaint with this number")
+    if found[0].customer is not None:
+        record_contact_view(request, principal, found[0])
     return json_response(staff_detail(*found))
+
+
+def record_contact_view(request: Any, principal: StaffPrincipal, case: Any) -> None:
+    """The audit record of decrypted contact data shown to a staff member (shared/audit.py); without it
+    the data is not shown: 503."""
+    from shared.audit import AuditUnavailable, audit_log
+
+    shown = [k for k in ("name", "email", "phone", "member_id") if getattr(case.customer, k, None)]
+    try:
+        audit_log().record(action="contact.viewed", actor=principal.subject, role=principal.role,
+                           complaint_id=case.complaint_id, request_id=request_id(request),
+                           details={"fields": shown})
+    except AuditUnavailable:
+        logger().error("audit record not written: contact data withheld", extra={"action": "contact.viewed"})
+        raise ApiError(503, "audit_unavailable", "the audit trail cannot be written just now; "
+                                                 "contact data is not shown without it - retry shortly") from None
+
+
+def request_id(request: Any) -> str | None:
+    """API Gateway's request id (Lambda's in the local server, which has none of its own)."""
+    context = getattr(request, "context", None) or {}
+    lambda_context = getattr(request, "lambda_context", None)
+    return context.get("requestId") or getattr(lambda_context, "aws_request_id", None)
 
 
 def complaint_number(complaint_id: str) -> str:

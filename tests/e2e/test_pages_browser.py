@@ -345,3 +345,245 @@ def test_mobile_viewport_has_no_horizontal_scroll(browser, base_url, path):
             assert overflow() <= 0
     finally:
         ctx.close()
+
+
+# -- the tracking page: answering, accepting, disputing, the survey ---------------------------------------------
+
+
+def submit_by_api(base_url: str, language: str = "en") -> tuple[str, str]:
+    import requests
+
+    body = {"title": "Frozen dumplings spoiled",
+            "description": "The frozen pork dumplings from batch B2611 smelled sour after cooking and the filling "
+                          "was mouldy. My son ate two and had a stomach ache. I want a refund.",
+            "customer": {"name": "Li Wei", "email": f"li.wei.{os.getpid()}@example.com",
+                         "preferred_language": language}, "channel": "web"}
+    res = requests.post(f"{base_url}/complaints", json=body, timeout=10)
+    assert res.status_code == 201, res.text
+    return res.json()["complaint_id"], res.json()["tracking_token"]
+
+
+def classified(stack, number: str, token: str) -> dict:
+    """The customer's view once the router has taken the case (the tests then set the state they need)."""
+    import time
+
+    import requests
+
+    deadline = time.monotonic() + 45
+    while time.monotonic() < deadline:
+        view = requests.get(f"{stack.api_url}/complaints/{number}", headers={"X-Tracking-Token": token},
+                            timeout=10).json()
+        if view["status"] != "received":
+            return view
+        time.sleep(0.3)
+    pytest.fail(f"the case was not classified in time: {view}")
+
+
+def put_case(stack, number: str, entries=(), **changes) -> None:
+    """Put the case in a state as the workflow would leave it, straight in the stack's table."""
+    import time
+    from datetime import datetime, timezone
+
+    from shared.repository import ComplaintRepository, StaleVersion
+
+    repo = ComplaintRepository(stack.client("dynamodb"), stack.env["TABLE_NAME"], None, None)
+    for _ in range(10):
+        case, _ = repo.get(number)
+        try:
+            repo.save(case.model_copy(update={"version": case.version + 1, "updated_at": datetime.now(timezone.utc),
+                                              "department": "quality", "category": "food_safety",
+                                              "needs_triage": False, **changes}),
+                      list(entries), expected_version=case.version)
+            return
+        except StaleVersion:  # the sweep touched it meanwhile
+            time.sleep(0.3)
+    pytest.fail("could not update the case")
+
+
+def proposed_plan(state: str = "proposed"):
+    from datetime import datetime, timezone
+    from decimal import Decimal
+
+    from shared.models import PlanComponent, ResolutionPlan
+
+    return ResolutionPlan(plan_id="plan-e2e", state=state, proposed_by="staff-e2e",
+                          proposed_at=datetime.now(timezone.utc), internal_note="approved by Zhao Min",
+                          explanation="We refund the bag and send you a new one from another batch.",
+                          components=[PlanComponent(type="refund", amount=Decimal("129.00"), currency="CNY"),
+                                      PlanComponent(type="replacement", description="Pork dumplings 1kg, batch B2702")])
+
+
+def test_answering_a_request_for_information_with_a_photo(page, base_url, local_stack):
+    from datetime import datetime, timedelta, timezone
+
+    from shared.lifecycle import Status
+    from shared.models import TimelineEntry, TimelineKind, Visibility
+
+    number, token = submit_by_api(base_url)
+    seen = classified(local_stack, number, token)
+    # just after what the pipeline wrote, and well before the customer answers
+    now = datetime.fromisoformat(seen["updated_at"].replace("Z", "+00:00")) + timedelta(milliseconds=1)
+    put_case(local_stack, number, status=Status.WAITING_ON_CUSTOMER, entries=[
+        TimelineEntry(at=now, kind=TimelineKind.STATUS_CHANGED, status=Status.IN_PROGRESS, actor="staff:staff-e2e"),
+        TimelineEntry(at=now + timedelta(milliseconds=1), kind=TimelineKind.INTERNAL_NOTE, visibility=Visibility.INTERNAL,
+                      actor="staff:staff-e2e", text="Batch B2611 is on hold at the plant."),
+        TimelineEntry(at=now + timedelta(milliseconds=2), kind=TimelineKind.STAFF_REPLY, actor="staff:staff-e2e",
+                      text="Please send a photo of the label.", details={"requests_information": True}),
+        TimelineEntry(at=now + timedelta(milliseconds=2), kind=TimelineKind.STATUS_CHANGED,
+                      status=Status.WAITING_ON_CUSTOMER, actor="staff:staff-e2e")])
+
+    page.goto(f"{base_url}/track?id={number}&lang=en#token={token}")
+    expect(page.locator("#case-status")).to_have_text("Waiting for your reply")
+    expect(page.locator("#case-waiting")).to_be_visible()
+    question = page.locator("#case-timeline li.kind-information_request")
+    expect(question).to_contain_text("We need information from you")
+    expect(question).to_contain_text("Please send a photo of the label.")
+    expect(page.locator("#reply-heading")).to_have_text("Answer our question")
+    expect(page.locator("#plan-section")).to_be_hidden()
+    expect(page.locator("#case")).not_to_contain_text("on hold at the plant")  # an internal note
+
+    page.locator("#reply-button").click()  # nothing typed yet
+    expect(page.locator("#err-reply-text")).to_have_text("This field is required.")
+    expect(page.locator("#reply-text")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#reply-text")).to_be_focused()
+    assert page.watch.posts(f"/complaints/{number}/messages") == []
+
+    page.get_by_label("Your message").fill("Here is the label, batch B2411.")
+    expect(page.locator("#reply-text")).not_to_have_attribute("aria-invalid", "true")
+    page.locator("#reply-attachments").set_input_files(
+        [{"name": "label.png", "mimeType": "image/png", "buffer": png_bytes()}])
+    expect(page.locator("#reply-attachment-list .attachment.state-done")).to_contain_text("label.png")
+    page.get_by_role("button", name="Send message").click()
+
+    expect(page.locator("#action-status")).to_have_text("Your message was sent. We will get back to you.")
+    expect(page.locator("#action-status")).to_be_focused()
+    expect(page.locator("#case-status")).to_have_text("In progress")
+    answer = page.locator("#case-timeline li.kind-customer_message")
+    expect(answer).to_contain_text("Here is the label, batch B2411.")
+    expect(answer.locator(".timeline-files")).to_contain_text("label.png")
+    kinds = page.locator("#case-timeline li").evaluate_all("items => items.map(i => i.className)")
+    assert [k for k in kinds if "customer_message" in k or "information_request" in k] == [
+        "timeline-item kind-customer_message from-customer",  # newest first: the answer above the question
+        "timeline-item kind-information_request from-staff"]
+    expect(page.locator("#reply-text")).to_have_value("")
+    expect(page.locator("#reply-attachment-list .attachment")).to_have_count(0)
+    expect(page.locator("#reply-heading")).to_have_text("Write to us")
+    (post,) = page.watch.posts(f"/complaints/{number}/messages")
+    assert post.headers["x-tracking-token"] == token and post.headers["idempotency-key"]
+    body = json.loads(post.post_data)
+    assert body["text"] == "Here is the label, batch B2411." and len(body["attachment_ids"]) == 1
+    page.screenshot(path=SCREENSHOTS.format("track-reply"), full_page=True)
+
+
+def test_accepting_the_proposed_plan_then_answering_the_survey_by_keyboard(page, base_url, local_stack):
+    from shared.lifecycle import Status
+
+    number, token = submit_by_api(base_url)
+    classified(local_stack, number, token)
+    put_case(local_stack, number, status=Status.RESOLUTION_PROPOSED, plan=proposed_plan())
+
+    page.goto(f"{base_url}/track?id={number}&lang=en#token={token}")
+    expect(page.locator("#case-status")).to_have_text("Solution proposed")
+    plan = page.locator("#plan-section")
+    expect(plan.locator("#plan-heading")).to_have_text("Our proposed solution")
+    expect(plan.locator(".plan-component")).to_have_count(2)
+    expect(plan.locator(".plan-component").first).to_contain_text("Refund")
+    expect(plan.locator(".plan-amount")).to_contain_text("129.00")
+    expect(plan.locator("#plan-explanation")).to_have_text("We refund the bag and send you a new one from another batch.")
+    expect(plan).not_to_contain_text("Zhao Min")  # the internal note stays internal
+    expect(page.locator("#survey-section")).to_be_hidden()
+    page.screenshot(path=SCREENSHOTS.format("track-plan"), full_page=True)
+
+    page.get_by_role("button", name="Accept the solution").click()
+    expect(page.locator("#action-status")).to_contain_text("Thank you for confirming")
+    expect(page.locator("#case-status")).to_have_text("Closed")
+    expect(page.locator("#case-closure")).to_contain_text("You confirmed the resolution")
+    expect(page.locator("#plan-state")).to_have_text("Accepted")
+    expect(page.locator("#confirm-box")).to_be_hidden()
+    expect(page.locator("#reply-section")).to_be_hidden()
+    (confirmation,) = page.watch.posts(f"/complaints/{number}/confirmation")
+    assert json.loads(confirmation.post_data) == {"accept": True}
+
+    survey = page.locator("#survey-section")
+    expect(survey).to_be_visible()
+    page.get_by_role("button", name="Send feedback").click()  # no stars chosen
+    expect(page.locator("#err-rating")).to_have_text("Please choose from 1 to 5 stars.")
+    expect(page.locator("#rating-1")).to_be_focused()
+    assert page.watch.posts(f"/complaints/{number}/feedback") == []
+
+    for _ in range(3):  # a radio group: the arrow keys move the choice, 1 -> 4
+        page.keyboard.press("ArrowRight")
+    expect(page.locator("#rating-4")).to_be_checked()
+    expect(page.locator("#rating-value")).to_have_text("You chose 4 of 5: satisfied")
+    expect(page.locator("#err-rating")).to_be_empty()
+    expect(page.locator("label.star.lit")).to_have_count(4)
+    speed = survey.locator("fieldset.aspect").filter(has_text="Speed of the answer")
+    speed.get_by_label("Went well").check()
+    survey.locator("fieldset.aspect").filter(has_text="The outcome").get_by_label("Went badly").check()
+    page.get_by_label("Anything else you would like to tell us?").fill("Quick, but the new bag took a week.")
+    page.screenshot(path=SCREENSHOTS.format("track-survey"), full_page=True)
+    page.set_viewport_size({"width": 360, "height": 740})  # the plan and the survey fit a small phone
+    assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
+    page.screenshot(path=SCREENSHOTS.format("track-survey-mobile"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.get_by_role("button", name="Send feedback").click()
+
+    expect(page.locator("#action-status")).to_have_text("Thank you, your feedback was recorded.")
+    expect(page.locator("#survey-thanks")).to_contain_text("You rated us 4 of 5.")
+    expect(page.locator("#survey-form")).to_be_hidden()
+    (answer,) = page.watch.posts(f"/complaints/{number}/feedback")
+    assert json.loads(answer.post_data) == {"rating": 4, "aspects": {"speed": "good", "outcome": "bad"},
+                                            "comment": "Quick, but the new bag took a week."}
+    expect(page.locator("#case-timeline li").first).to_contain_text("Your feedback")
+
+
+def test_disputing_a_resolution_in_chinese_needs_a_reason(page, base_url, local_stack):
+    from datetime import datetime, timedelta, timezone
+
+    from shared.lifecycle import Status
+    from shared.models import TimelineEntry, TimelineKind
+
+    number, token = submit_by_api(base_url, language="zh")
+    classified(local_stack, number, token)
+    now = datetime.now(timezone.utc)
+    put_case(local_stack, number, status=Status.RESOLVED, resolved_at=now,
+             confirmation_due_at=now + timedelta(days=7), entries=[TimelineEntry(
+                 at=now, kind=TimelineKind.STATUS_CHANGED, status=Status.RESOLVED, actor="staff:staff-e2e",
+                 text="我们已为您退款，并寄出另一批次的新水饺。")])
+
+    page.goto(f"{base_url}/track?id={number}&lang=zh#token={token}")
+    expect(page.locator("#case-status")).to_have_text("已解决")
+    expect(page.locator("#plan-heading")).to_have_text("您的投诉已处理完毕")
+    expect(page.locator("#plan-explanation")).to_have_text("我们已为您退款，并寄出另一批次的新水饺。")
+    expect(page.locator("#confirm-due")).to_contain_text("请在")
+    dispute = page.get_by_role("button", name="否，未解决")
+    expect(dispute).to_have_attribute("aria-expanded", "false")
+    dispute.click()
+    expect(dispute).to_have_attribute("aria-expanded", "true")
+    expect(page.locator("#dispute-reason")).to_be_focused()
+    page.get_by_role("button", name="提交答复").click()
+    expect(page.locator("#err-dispute-reason")).to_have_text("请说明原因，以便我们改进处理。")
+    assert page.watch.posts(f"/complaints/{number}/confirmation") == []
+
+    page.get_by_label("请告诉我们原因").fill("新寄来的水饺也有异味。")
+    page.get_by_role("button", name="提交答复").click()
+    expect(page.locator("#action-status")).to_contain_text("您的投诉已重新处理")
+    expect(page.locator("#case-status")).to_have_text("处理中")
+    expect(page.locator("#plan-section")).to_be_hidden()
+    expect(page.locator("#reply-section")).to_be_visible()
+    (post,) = page.watch.posts(f"/complaints/{number}/confirmation")
+    assert json.loads(post.post_data) == {"accept": False, "reason": "新寄来的水饺也有异味。"}
+    expect(page.locator("#case-timeline li.kind-disputed")).to_contain_text("新寄来的水饺也有异味。")
+    page.get_by_role("button", name="EN").click()  # the page follows the language switch
+    expect(page.locator("#case-status")).to_have_text("In progress")
+    expect(page.locator("#case-timeline li.kind-disputed")).to_contain_text("You did not accept the resolution")
+
+
+def test_the_survey_link_before_the_case_is_closed_says_so(page, base_url, local_stack):
+    number, token = submit_by_api(base_url)
+    classified(local_stack, number, token)
+    page.goto(f"{base_url}/track?id={number}&survey=1&lang=en#token={token}")
+    expect(page.locator("#survey-section")).to_be_visible()
+    expect(page.locator("#survey-unavailable")).to_have_text("The survey opens once your complaint is closed.")
+    expect(page.locator("#survey-heading")).to_be_focused()
+    expect(page.locator("#survey-form")).to_be_hidden()

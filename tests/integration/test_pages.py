@@ -107,6 +107,7 @@ def test_pages_use_the_stage_prefix_behind_api_gateway():
     ("common.js", "application/javascript; charset=utf-8"),
     ("form.js", "application/javascript; charset=utf-8"),
     ("track.js", "application/javascript; charset=utf-8"),
+    ("uploads.js", "application/javascript; charset=utf-8"),
     ("favicon.svg", "image/svg+xml; charset=utf-8"),
 ])
 def test_assets_are_served_with_their_type_and_cache_headers(client, name, content_type):
@@ -120,7 +121,7 @@ def test_assets_are_served_with_their_type_and_cache_headers(client, name, conte
 
 
 def test_every_asset_in_the_folder_is_tested():
-    assert set(ASSETS) == {"styles.css", "i18n.js", "common.js", "form.js", "track.js", "favicon.svg"}
+    assert set(ASSETS) == {"styles.css", "i18n.js", "common.js", "form.js", "track.js", "uploads.js", "favicon.svg"}
 
 
 @pytest.mark.parametrize("name", [
@@ -164,8 +165,20 @@ def test_every_key_used_by_the_pages_exists_in_both_languages(client):
         text = (WEB / name).read_text()
         used |= set(re.findall(r'data-i18n="([\w.]+)"', text))
         used |= {key for attr in re.findall(r'data-i18n-attr="([^"]+)"', text) for key in re.findall(r":([\w.]+)", attr)}
-    for name in ("form.js", "track.js", "common.js"):
+    for name in ("form.js", "track.js", "common.js", "uploads.js"):
         used |= set(re.findall(r'"((?:common|form|validation|upload|result|track)\.[\w.]+)"', (WEB / name).read_text()))
+    # keys the tracking page builds from the view's values (`plan.${type}`, `closure.${closure}` ...)
+    from shared.models import PLAN_TYPES, TimelineKind
+
+    used |= {f"plan.{x}" for x in PLAN_TYPES} | {f"rating.{n}" for n in range(1, 6)}
+    used |= {f"planstate.{x}" for x in ("proposed", "accepted", "disputed")}
+    used |= {f"closure.{x}" for x in ("confirmed", "resolved_without_confirmation", "rejected", "withdrawn")}
+    used |= {f"track.{x}_{s}" for x in ("confirm", "accept", "dispute") for s in ("plan", "resolution")
+             if x != "confirm"} | {f"track.confirm_{s}_question" for s in ("plan", "resolution")}
+    from functions.intake.views import PUBLIC_KINDS
+
+    used |= {f"kind.{k.value}" for k in PUBLIC_KINDS} | {"kind.information_request", "status.merged"}
+    assert TimelineKind.PLAN_PROPOSED in PUBLIC_KINDS
     assert used
     for key in used:
         assert f'"{key}":' in en_block, f"{key} missing in English"
@@ -173,7 +186,7 @@ def test_every_key_used_by_the_pages_exists_in_both_languages(client):
 
 
 def test_user_text_is_never_assigned_as_html():
-    for name in ("form.js", "track.js", "common.js", "i18n.js"):
+    for name in ("form.js", "track.js", "common.js", "i18n.js", "uploads.js"):
         source = (WEB / name).read_text()
         assert not re.search(r"\.(innerHTML|outerHTML)\s*=|insertAdjacentHTML|document\.write", source), name
 

@@ -9,7 +9,7 @@
 (function () {
   const I18N = window.ComplaintI18n;
   const { t } = I18N;
-  const { request, el, formatBytes, uuid, genericError, url } = window.ComplaintCommon;
+  const { request, el, uuid, genericError, url } = window.ComplaintCommon;
 
   const RULES = JSON.parse(document.getElementById("form-rules").textContent || "{}");
   const MAX_FILES = (RULES.attachments && RULES.attachments.max_count) || 10;
@@ -27,7 +27,6 @@
   // Field errors as {key, params} (client) or {problem} (server), re-rendered on a language switch.
   const errors = new Map();
   let summaryState = null; // {kind: "invalid" | "server" | "message", ...}
-  let attachments = []; // {file, state, percent, attachmentId, error, node}
   let idempotencyKey = uuid(); // one per form fill; kept for a retry after a network error
   let submitting = false;
   let languageTouched = false;
@@ -287,182 +286,16 @@
     languageTouched = true;
   });
 
-  // -- attachments --------------------------------------------------------------------------------
+  // -- attachments (web/uploads.js) ------------------------------------------------------------------
 
-  function activeAttachments() {
-    return attachments.filter((item) => item.state !== "rejected");
-  }
-
-  function renderAttachmentHelp() {
-    document.getElementById("help-attachments").textContent = t("form.attachments_help", { max: MAX_FILES });
-    const count = activeAttachments().length;
-    document.getElementById("attachment-count").textContent = count
-      ? t("form.attachments_count", { count, max: MAX_FILES })
-      : t("form.attachments_none");
-  }
-
-  function renderAttachment(item) {
-    const stateText = {
-      requesting: t("upload.requesting"),
-      uploading: t("upload.uploading", { percent: Math.round(item.percent) }),
-      done: t("upload.done"),
-      failed: t("upload.failed"),
-      rejected: t("upload.rejected"),
-    }[item.state];
-    const name = item.file.name;
-    const row = el(
-      "li",
-      { className: `attachment state-${item.state}` },
-      el(
-        "div",
-        { className: "attachment-main" },
-        el("span", { className: "attachment-name", title: name }, name),
-        el("span", { className: "attachment-size" }, formatBytes(item.file.size)),
-        el("span", { className: "attachment-state" }, stateText),
-      ),
-      item.state === "uploading" || item.state === "requesting"
-        ? el("progress", {
-            max: 100,
-            value: item.state === "uploading" ? item.percent : 0,
-            attrs: { "aria-label": `${name}: ${stateText}` },
-          })
-        : null,
-      item.error ? el("p", { className: "field-error attachment-error", attrs: { role: "alert" } }, item.error) : null,
-      el(
-        "div",
-        { className: "attachment-actions" },
-        item.state === "failed"
-          ? el(
-              "button",
-              { type: "button", className: "button button-link", on: { click: () => startUpload(item) } },
-              t("upload.retry"),
-            )
-          : null,
-        el(
-          "button",
-          {
-            type: "button",
-            className: "button button-link",
-            attrs: { "aria-label": t("upload.remove_label", { name }) },
-            on: { click: () => removeAttachment(item) },
-          },
-          t("upload.remove"),
-        ),
-      ),
-    );
-    if (item.node) item.node.replaceWith(row);
-    else fileList.append(row);
-    item.node = row;
-  }
-
-  function renderAttachments() {
-    renderAttachmentHelp();
-    for (const item of attachments) renderAttachment(item);
-  }
-
-  function removeAttachment(item) {
-    item.removed = true;
-    if (item.xhr) item.xhr.abort();
-    attachments = attachments.filter((other) => other !== item);
-    item.node?.remove();
-    if (errors.has("attachments")) setError("attachments", null);
-    renderAttachmentHelp();
-    fileInput.focus();
-  }
-
-  function update(item, changes) {
-    Object.assign(item, changes);
-    if (!item.removed) renderAttachment(item);
-    renderAttachmentHelp();
-  }
-
-  /** POST the file to storage: the presigned form fields first, the file last as "file". */
-  function postToStorage(item, upload) {
-    return new Promise((resolve) => {
-      const data = new FormData();
-      for (const [key, fieldValue] of Object.entries(upload.fields || {})) data.append(key, fieldValue);
-      data.append(upload.file_field || "file", item.file); // last: S3 ignores fields after the file
-      const xhr = new XMLHttpRequest();
-      item.xhr = xhr;
-      xhr.open("POST", upload.url);
-      xhr.upload.addEventListener("progress", (event) => {
-        if (event.lengthComputable) update(item, { percent: (100 * event.loaded) / event.total });
-      });
-      xhr.addEventListener("load", () => resolve({ status: xhr.status, text: xhr.responseText || "" }));
-      xhr.addEventListener("error", () => resolve({ status: 0, text: "" }));
-      xhr.addEventListener("abort", () => resolve({ status: 0, text: "", aborted: true }));
-      xhr.addEventListener("timeout", () => resolve({ status: 0, text: "" }));
-      xhr.send(data);
-    });
-  }
-
-  /** S3 answers errors in XML: <Error><Code>EntityTooLarge</Code><Message>...</Message></Error>. */
-  function storageMessage(text, maxBytes) {
-    try {
-      const xml = new DOMParser().parseFromString(text, "application/xml");
-      const code = xml.querySelector("Code")?.textContent;
-      if (code === "EntityTooLarge" && maxBytes) return t("upload.too_large", { max: formatBytes(maxBytes) });
-      return xml.querySelector("Message")?.textContent || "";
-    } catch (_) {
-      return "";
-    }
-  }
-
-  async function startUpload(item) {
-    update(item, { state: "requesting", percent: 0, error: "", attachmentId: null });
-    const answer = await request("/complaints/attachments", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({
-        filename: item.file.name,
-        content_type: item.file.type || "application/octet-stream",
-        size: item.file.size,
-      }),
-    });
-    if (item.removed) return;
-    if (!answer.ok) {
-      const retryable = answer.networkError || answer.status >= 500 || answer.status === 429;
-      const problem = answer.body && answer.body.details && answer.body.details[0] && answer.body.details[0].problem;
-      const general = genericError(answer);
-      const message = retryable || !problem || general.includes(problem) ? general : `${general}: ${problem}`;
-      update(item, { state: retryable ? "failed" : "rejected", error: message });
-      return;
-    }
-    const { attachment_id: attachmentId, upload, max_bytes: maxBytes } = answer.body || {};
-    if (!attachmentId || !upload || !upload.url) {
-      update(item, { state: "failed", error: t("common.server_error") });
-      return;
-    }
-    if (maxBytes && item.file.size > maxBytes) {
-      update(item, { state: "rejected", error: t("upload.too_large", { max: formatBytes(maxBytes) }) });
-      return;
-    }
-    update(item, { state: "uploading", percent: 0 });
-    const stored = await postToStorage(item, upload);
-    item.xhr = null;
-    if (item.removed || stored.aborted) return;
-    if (stored.status >= 200 && stored.status < 300) {
-      update(item, { state: "done", percent: 100, attachmentId });
-    } else if (stored.status === 0) {
-      update(item, { state: "failed", error: t("upload.network") });
-    } else {
-      const detail = storageMessage(stored.text, maxBytes);
-      update(item, { state: stored.status >= 500 ? "failed" : "rejected", error: detail || t("upload.failed") });
-    }
-  }
-
-  fileInput.addEventListener("change", () => {
-    setError("attachments", null);
-    for (const file of Array.from(fileInput.files || [])) {
-      if (activeAttachments().length >= MAX_FILES) {
-        setError("attachments", { key: "upload.too_many", params: { max: MAX_FILES, name: file.name } });
-        continue;
-      }
-      const item = { file, state: "requesting", percent: 0, attachmentId: null, error: "", node: null };
-      attachments.push(item);
-      startUpload(item);
-    }
-    fileInput.value = ""; // choosing the same file again fires "change" again
+  const uploads = window.ComplaintUploads.create({
+    input: fileInput,
+    list: fileList,
+    count: document.getElementById("attachment-count"),
+    help: document.getElementById("help-attachments"),
+    maxFiles: MAX_FILES,
+    keys: { help: "form.attachments_help", count: "form.attachments_count", none: "form.attachments_none" },
+    onError: (error) => setError("attachments", error),
   });
 
   // -- submission -----------------------------------------------------------------------------------
@@ -484,7 +317,7 @@
     if (Object.keys(product).length) body.product = product;
     optional(body, "expected_resolution", "expected_resolution");
     optional(body, "occurred_at", "occurred_at");
-    const ids = attachments.filter((item) => item.state === "done").map((item) => item.attachmentId);
+    const ids = uploads.ids();
     if (ids.length) body.attachment_ids = ids;
     return body;
   }
@@ -513,7 +346,7 @@
       if (first) first.focus();
       return;
     }
-    if (attachments.some((item) => item.state !== "done")) {
+    if (uploads.unfinished()) {
       showSummary({ kind: "message", key: "form.summary_uploads" });
       focusSummary();
       return;
@@ -598,9 +431,7 @@
 
   document.getElementById("new-complaint").addEventListener("click", () => {
     form.reset();
-    for (const item of attachments) item.node?.remove();
-    attachments = [];
-    renderAttachmentHelp();
+    uploads.reset();
     clearAllErrors();
     attempted = false;
     languageTouched = false;
@@ -619,9 +450,8 @@
     if (!languageTouched) languageSelect.value = lang;
     for (const name of errors.keys()) renderError(name);
     renderSummary();
-    renderAttachments();
+    uploads.render();
     submitButton.textContent = t(submitting ? "form.submitting" : "form.submit");
     if (copyStatus.dataset.key && copyStatus.textContent) copyStatus.textContent = t(copyStatus.dataset.key);
   });
-  renderAttachmentHelp();
 })();
