@@ -14,7 +14,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from functions.staff.api import _limit as page_limit, complaint_number, staff
-from functions.staff.workflow import commit, context, refusals, stale, task_view
+from functions.staff.views import task_view
+from functions.staff.workflow import commit, context, refusals, stale
 from shared.http import ApiError, endpoint, json_response, parse_json_body
 from shared.workflow import REASON_MAX
 

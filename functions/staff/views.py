@@ -47,6 +47,7 @@ def staff_detail(c: Complaint, timeline: list[TimelineEntry]) -> dict[str, Any]:
         "routing": c.routing,
         "clocks": _clocks(c),
         "region": c.region,
+        **workflow_fields(c),
         "timeline": [
             {"at": iso(e.at), "kind": e.kind.value, "visibility": e.visibility.value, "actor": e.actor,
              "status": e.status.value if e.status else None, "text": e.text, "details": e.details}
@@ -62,3 +63,37 @@ def _clocks(c: Complaint) -> list[dict[str, Any]]:
 
     at = now()
     return [clock_view(k, at) for k in c.clocks]
+
+
+def workflow_fields(c: Complaint) -> dict[str, Any]:
+    """The workflow's state of a case: its plan, investigation tasks, merges, closure and survey answer."""
+    return {
+        "plan": plan_view(c.plan) if c.plan else None,
+        "tasks": [task_view(t) for t in c.tasks],
+        "open_tasks": len(c.open_tasks()),
+        "merged_into": c.merged_into, "merged_cases": c.merged_cases,
+        "status_before_merge": c.status_before_merge.value if c.status_before_merge else None,
+        "resolved_at": _iso(c.resolved_at), "confirmation_due_at": _iso(c.confirmation_due_at),
+        "closed_at": _iso(c.closed_at), "closure": c.closure,
+        "feedback": ({**c.feedback.model_dump(mode="json", exclude_none=True), "at": iso(c.feedback.at)}
+                     if c.feedback else None),
+    }
+
+
+def plan_view(plan: Any) -> dict[str, Any]:
+    data = plan.model_dump(mode="json", exclude_none=True)
+    data["proposed_at"] = iso(plan.proposed_at)
+    if plan.approval.decided_at:
+        data["approval"]["decided_at"] = iso(plan.approval.decided_at)
+    return data
+
+
+def task_view(task: Any) -> dict[str, Any]:
+    data = task.model_dump(mode="json")
+    for key in ("due_at", "opened_at", "closed_at"):
+        data[key] = _iso(getattr(task, key))
+    return data
+
+
+def _iso(at: Any) -> str | None:
+    return iso(at) if at else None

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from functions.staff.api import authorized_case, complaint_number, staff
-from functions.staff.views import staff_detail, staff_summary
+from functions.staff.views import plan_view, staff_detail, staff_summary
 from shared.http import ApiError, endpoint, json_response, parse_json_body
 from shared.repository import iso
 
@@ -56,7 +56,7 @@ def act(request: Any, complaint_id: str):
     logger().info("workflow action", extra={"complaint_id": number, "action": command.action,
                                             "version": changes[0].case.version})
 
-    return json_response(case_view(*complaint_repository().get(number, with_contact=False)))
+    return json_response(staff_detail(*complaint_repository().get(number, with_contact=False)))
 
 
 @endpoint
@@ -142,41 +142,6 @@ def refusals() -> Iterator[None]:
 def stale(read: int, current: int) -> ApiError:
     return ApiError(409, "stale_version", f"the complaint changed since version {read} (now {current}); read it again")
 
-
-def case_view(case: Any, timeline: list[Any]) -> dict[str, Any]:
-    """The staff view of a case with its workflow: plan, tasks, merges, closure."""
-    return {**staff_detail(case, timeline), **workflow_fields(case)}
-
-
-def workflow_fields(case: Any) -> dict[str, Any]:
-    return {
-        "plan": plan_view(case.plan) if case.plan else None,
-        "tasks": [task_view(t) for t in case.tasks],
-        "open_tasks": len(case.open_tasks()),
-        "merged_into": case.merged_into, "merged_cases": case.merged_cases,
-        "status_before_merge": case.status_before_merge.value if case.status_before_merge else None,
-        "resolved_at": _iso(case.resolved_at), "confirmation_due_at": _iso(case.confirmation_due_at),
-        "closed_at": _iso(case.closed_at), "closure": case.closure,
-    }
-
-
-def plan_view(plan: Any) -> dict[str, Any]:
-    data = plan.model_dump(mode="json", exclude_none=True)
-    data["proposed_at"] = iso(plan.proposed_at)
-    if plan.approval.decided_at:
-        data["approval"]["decided_at"] = iso(plan.approval.decided_at)
-    return data
-
-
-def task_view(task: Any) -> dict[str, Any]:
-    data = task.model_dump(mode="json")
-    for key in ("due_at", "opened_at", "closed_at"):
-        data[key] = _iso(getattr(task, key))
-    return data
-
-
-def _iso(at: Any) -> str | None:
-    return iso(at) if at else None
 
 
 def _body(request: Any, max_bytes: int) -> tuple[dict[str, Any], ApiError | None]:
