@@ -71,6 +71,15 @@ def Text(max_length: int, min_length: int = 0):  # noqa: N802 - reads like a typ
     return Annotated[str, AfterValidator(_strip), StringConstraints(min_length=min_length, max_length=max_length)]
 
 
+def _unique_ids(value: list[str]) -> list[str]:
+    if len(set(value)) != len(value):
+        raise ValueError("lists the same attachment twice")
+    return value
+
+
+# uploads (POST /complaints/attachments) a submission or a customer's message attaches
+AttachmentIds = Annotated[list[Annotated[str, StringConstraints(pattern=ATTACHMENT_ID_PATTERN)]],
+                          Field(max_length=MAX_ATTACHMENTS), AfterValidator(_unique_ids)]
 RequiredText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=30), AfterValidator(_phone)]
 
@@ -120,18 +129,9 @@ class ComplaintSubmission(_Input):
     product: ProductIn | None = None
     channel: Channel = Channel.WEB
     expected_resolution: Annotated[str, StringConstraints(max_length=EXPECTED_RESOLUTION_MAX)] | None = None
-    attachment_ids: Annotated[
-        list[Annotated[str, StringConstraints(pattern=ATTACHMENT_ID_PATTERN)]], Field(max_length=MAX_ATTACHMENTS)
-    ] = []
+    attachment_ids: AttachmentIds = []
     occurred_at: datetime | date | None = None
     region: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=REGION_PATTERN)] | None = None
-
-    @field_validator("attachment_ids")
-    @classmethod
-    def _unique(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError("lists the same attachment twice")
-        return value
 
     @field_validator("occurred_at")
     @classmethod

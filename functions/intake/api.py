@@ -71,6 +71,12 @@ def request_attachment_upload(request: Any):
 
 @endpoint
 def track_complaint(request: Any, complaint_id: str):
+    return json_response(customer_view(*tracked_case(request, complaint_id)))
+
+
+def tracked_case(request: Any, complaint_id: str) -> tuple[Any, list]:
+    """The case and its timeline, if the request's ``X-Tracking-Token`` is one of the case's; else 404
+    exactly as for an unknown number (400 for a number that cannot be one)."""
     try:
         number = normalize_complaint_number(complaint_id)
     except InvalidComplaintNumber as exc:
@@ -82,4 +88,4 @@ def track_complaint(request: Any, complaint_id: str):
     matches = [tracking_token_matches(token, h) for h in (found[0].tracking_token_hashes if found else [None])]
     if found is None or not any(matches):
         raise ApiError(404, "not_found", "no complaint with this number and tracking token")
-    return json_response(customer_view(*found))
+    return found

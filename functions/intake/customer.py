@@ -17,10 +17,10 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Any, Callable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from shared.http import ApiError, endpoint, header, json_response, parse_json_body
-from shared.models import ATTACHMENT_ID_PATTERN, DESCRIPTION_MAX, MAX_ATTACHMENTS
+from shared.models import DESCRIPTION_MAX, AttachmentIds
 
 IDEMPOTENCY_KEY_MAX = 255
 SAVE_ATTEMPTS = 3
@@ -33,16 +33,7 @@ class _Body(BaseModel):
 
 class MessageIn(_Body):
     text: Annotated[str, StringConstraints(min_length=1, max_length=DESCRIPTION_MAX)]
-    attachment_ids: Annotated[
-        list[Annotated[str, StringConstraints(pattern=ATTACHMENT_ID_PATTERN)]], Field(max_length=MAX_ATTACHMENTS)
-    ] = []
-
-    @field_validator("attachment_ids")
-    @classmethod
-    def _unique(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError("lists the same attachment twice")
-        return value
+    attachment_ids: AttachmentIds = []
 
 
 class ConfirmationIn(_Body):
@@ -77,7 +68,7 @@ def post_message(request: Any, complaint_id: str):
     if claim and claim.replayed():
         return _view(number, 201, {"Idempotent-Replayed": "true"})
     try:
-        attachments = intake()._checked_attachments(body.attachment_ids)  # the form's own checks
+        attachments = intake().checked_attachments(body.attachment_ids)  # the form's own checks
     except AttachmentsInvalid as exc:
         raise ApiError(422, "invalid_attachments", "some attachments cannot be used", exc.problems) from None
 
@@ -138,21 +129,11 @@ def feedback(request: Any, complaint_id: str):
 
 # -- reading the case with its token ---------------------------------------------------------------------
 def _tracked(request: Any, complaint_id: str) -> tuple[str, Any, list]:
-    """The case and its timeline, if the token is one of the case's; else 404 as for an unknown number."""
-    from shared.identifiers import InvalidComplaintNumber, normalize_complaint_number, tracking_token_matches
+    """The number, case and timeline, if the token is one of the case's (404 as for an unknown number)."""
+    from functions.intake.api import tracked_case
 
-    try:
-        number = normalize_complaint_number(complaint_id)
-    except InvalidComplaintNumber as exc:
-        raise ApiError(400, "invalid_complaint_number", str(exc),
-                       [{"field": "complaint_id", "problem": str(exc)}]) from None
-    found = _repo().get(number)
-    token = header(request, "X-Tracking-Token")
-    # compared even when the case does not exist, so both answers take the same time
-    matches = [tracking_token_matches(token, h) for h in (found[0].tracking_token_hashes if found else [None])]
-    if found is None or not any(matches):
-        raise ApiError(404, "not_found", "no complaint with this number and tracking token")
-    return number, found[0], found[1]
+    case, timeline = tracked_case(request, complaint_id)
+    return case.complaint_id, case, timeline
 
 
 def _view(number: str, status: int = 200, headers: dict[str, str] | None = None):

@@ -65,7 +65,7 @@ class Intake:
         self._now = clock or domain_now
 
     def submit(self, submission: ComplaintSubmission, *, idempotency_key: str | None = None) -> Receipt:
-        attachments = self._checked_attachments(submission.attachment_ids)
+        attachments = self.checked_attachments(submission.attachment_ids)
         now = self._now()
         fingerprint = request_fingerprint(submission)
         key_hash = idempotency_key_hash(idempotency_key) if idempotency_key else None
@@ -128,7 +128,7 @@ class Intake:
         logger().info("idempotent replay", extra={"complaint_id": record["complaint_id"]})
         return Receipt(record["complaint_id"], token, record["received_at"], replayed=True)
 
-    def _checked_attachments(self, attachment_ids: list[str]) -> list[Attachment]:
+    def checked_attachments(self, attachment_ids: list[str]) -> list[Attachment]:
         if not attachment_ids:
             return []
         uploads = self._repo.attachment_uploads(attachment_ids)
