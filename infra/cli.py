@@ -138,7 +138,30 @@ def _add_model(sub: argparse._SubParsersAction) -> None:
         add(model)
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_run, _add_token, _add_mail, _add_model]
+def _notifier_preview(args: argparse.Namespace) -> int:
+    from functions.notifier.preview import run
+
+    return run(args.template, args.language, args.part)
+
+
+def _add_notifier(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("notifier", help="notification templates (offline)",
+                       description="Tools for the notifier's templates; they need no AWS account.")
+    notifier = p.add_subparsers(dest="notifier_command", metavar="<notifier command>", required=True)
+    q = notifier.add_parser("preview", help="render a template with sample data to standard output",
+                            description="Render a notification template (functions/notifier/templates) with "
+                                        "realistic sample data: a customer's (staff_replied, resolved, closed ...), "
+                                        "a handler's (staff_assigned, staff_approval_needed ...), staff_alert, "
+                                        "ack, reply_ack or webhook. An unknown name lists the templates.")
+    q.add_argument("template", metavar="TEMPLATE")
+    q.add_argument("--language", required=True, choices=("zh", "en"))
+    q.add_argument("--part", default="all", choices=("subject", "txt", "html", "sms", "all"),
+                   help="one part only (default: every part the template has)")
+    q.set_defaults(func=_notifier_preview)
+
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_run, _add_token, _add_mail, _add_model,
+                                                                    _add_notifier]
 
 
 def parser() -> argparse.ArgumentParser:

@@ -123,6 +123,8 @@ class LocalStack:
         reset_settings()
         reset_clients()
         log.info("stack complaints-%s created: %s", o.stage, ", ".join(f"{k}={v}" for k, v in outputs.items()))
+        log.info("webhook signing secret for local receivers: %s (secret_name in the notifications config)",
+                 create_dev_webhook_secret(self.client, o.stage))
         if o.demo_staff:
             from infra import demo_staff
 
@@ -213,6 +215,18 @@ class LocalStack:
             + ("   (demo staff on duty: infra/demo_staff.py)" if o.demo_staff else ""),
             "Press Ctrl-C to stop.",
         ])
+
+
+def create_dev_webhook_secret(client: Callable[[str], Any], stage: str) -> str:
+    """A signing secret in moto's Secrets Manager that local webhooks can name (``secret_name``):
+    ``complaints/<stage>/webhooks/dev``, a random value made at each start (read it with
+    ``aws --endpoint-url http://127.0.0.1:4566 secretsmanager get-secret-value --secret-id ...``)."""
+    import secrets
+
+    name = f"complaints/{stage}/webhooks/dev"
+    client("secretsmanager").create_secret(Name=name, SecretString=secrets.token_urlsafe(32),
+                                           Description="signs the local stack's outbound webhooks")
+    return name
 
 
 class _Once(logging.Filter):

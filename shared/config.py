@@ -87,6 +87,14 @@ class Settings(BaseModel):
     sweep_batch: int = Field(200, alias="SWEEP_BATCH", ge=1, le=1000,
                              description="cases one sweep handles per shard (the rest wait for the next)")
 
+    # case notifications (functions/notifier; docs/notifications.md)
+    secrets_cache_seconds: float = Field(300, alias="SECRETS_CACHE_SECONDS", ge=0,
+                                         description="how long a function keeps a webhook signing secret")
+    quiet_hours_max_receives: int = Field(4, alias="QUIET_HOURS_MAX_RECEIVES", ge=1,
+                                          description="from this receive of a notifier message on, staff email/SMS "
+                                                      "deferred by quiet hours goes out anyway (the queue "
+                                                      "dead-letters after 5 receives)")
+
     @property
     def mail_domain(self) -> str:
         """The domain of our Message-IDs (replies reference them)."""

@@ -1,5 +1,6 @@
 """The staff inbox: the alerts each staff member received (SLA warnings, breaches, escalations,
-cases waiting in a queue or stuck before routing), newest first, read or unread.
+cases waiting in a queue or stuck before routing) and the workflow's case events addressed to them
+(assigned, customer replied, approval needed ...: ``source = workflow``), newest first, read or unread.
 
     PK = INBOX#<staff_id>   SK = <raised_at ISO-8601>#<alert_id>   one alert in one inbox
     PK = INBOX#<staff_id>   SK = ALERT#<alert_id>                  guard: this alert was delivered here
@@ -26,7 +27,7 @@ from typing import Any
 from pydantic import BaseModel, field_validator
 
 from shared.aws import error_code
-from shared.events import StaffAlertRaised
+from shared.events import CaseEvent, StaffAlertRaised
 from shared.repository import iso
 
 KEEP_DAYS = 90
@@ -35,6 +36,7 @@ MAX_ROUNDS = 10  # Query pages read for one filtered (unread) listing before han
 _ITEM_SK = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z#.+$", re.S)
 _STORED = ("alert_id", "kind", "complaint_id", "department", "clock", "clock_label", "due_at", "share", "level",
            "priority", "reason", "raised_at", "read_at")
+_OPTIONAL = ("source", "actor", "data")  # case events only: shown when present
 
 
 class InvalidInboxCursor(ValueError):
@@ -57,6 +59,9 @@ class InboxItem(BaseModel):
     reason: str | None = None
     raised_at: str  # normalised to ``YYYY-MM-DDTHH:MM:SS.mmmZ``: the sort key orders by it
     read_at: str | None = None
+    source: str | None = None  # "workflow" for case events (None: an SLA alert)
+    actor: str | None = None  # who caused it ("staff:<id>", "customer", "system")
+    data: dict[str, Any] | None = None  # the event's small facts (task_id, plan_id, approved, level ...)
 
     @field_validator("raised_at", "due_at")
     @classmethod
@@ -66,6 +71,14 @@ class InboxItem(BaseModel):
     @classmethod
     def of(cls, alert: StaffAlertRaised) -> "InboxItem":
         return cls.model_validate(alert.model_dump(include=set(_STORED)))
+
+    @classmethod
+    def of_case_event(cls, event: CaseEvent, *, due_at: str | None = None) -> "InboxItem":
+        """A workflow event as an inbox item (``alert_id`` = the event's id: one item per event and inbox)."""
+        return cls(alert_id=event.event_id, kind=event.kind, complaint_id=event.complaint_id,
+                   department=event.department, priority=event.priority, level=level if isinstance(level := event.data.get("level"), int) else None,
+                   due_at=due_at, raised_at=event.at, source="workflow", actor=event.actor,
+                   data=dict(event.data) or None)
 
     @property
     def sort_key(self) -> str:
@@ -126,7 +139,8 @@ class StaffInbox:
 
     def _view(self, raw: dict[str, Any]) -> dict[str, Any]:
         item = self._load(raw)
-        return {"item_id": item_id_of(item["SK"]), **{k: item.get(k) for k in _STORED}}
+        return {"item_id": item_id_of(item["SK"]), **{k: item.get(k) for k in _STORED},
+                **{k: item[k] for k in _OPTIONAL if item.get(k) is not None}}
 
     @staticmethod
     def _pk(staff_id: str) -> str:

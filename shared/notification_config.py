@@ -1,12 +1,15 @@
 """Notification settings (config kind ``notifications``): outbound webhooks per department (Slack-,
 Feishu-, WeCom-style receivers or a generic JSON receiver), signed with HMAC-SHA256 and retried with
-backoff. The signing secret is not in the configuration: ``secret_name`` names it in AWS Secrets
-Manager. The bundled default (``shared/notifications_config.json``) has no webhooks."""
+backoff (``functions/notifier/webhooks.py``; docs/notifications.md). The signing secret is not in the
+configuration: ``secret_name`` names it in AWS Secrets Manager (deployed, the notifier reads only
+``complaints/<stage>/*``). The bundled default (``shared/notifications_config.json``) has no webhooks."""
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from shared.events import STAFF_KINDS
 
 
 class _Config(BaseModel):
@@ -18,8 +21,16 @@ class Webhook(_Config):
     url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=2_000)]
     format: Literal["generic", "slack", "feishu", "wecom"] = "generic"
     secret_name: Annotated[str, StringConstraints(min_length=1, max_length=512)]
-    kinds: list[str] = []  # the staff event kinds (and alert kinds) it receives; [] = all of them
-    language: Literal["zh", "en"] = "en"
+    kinds: list[str] = []  # the staff-facing case event kinds it receives; [] = all of them
+    language: Literal["zh", "en"] = "en"  # of the post's text
+
+    @field_validator("kinds")
+    @classmethod
+    def _staff_kinds(cls, value: list[str]) -> list[str]:
+        unknown = [k for k in value if k not in STAFF_KINDS]
+        if unknown:
+            raise ValueError(f"not staff event kinds: {', '.join(unknown)} (one of {', '.join(STAFF_KINDS)})")
+        return list(dict.fromkeys(value))
 
 
 class DepartmentNotifications(_Config):

@@ -1,11 +1,14 @@
 """The delivery log: one item per notification, in the case's own partition.
 
-    PK = CASE#<complaint_id>    SK = NOTIFY#<event_id>#<channel>    (channel: email, sms or none)
+    PK = CASE#<complaint_id>    SK = NOTIFY#<event_id>#<channel>
 
-so a case's notifications come with its timeline query (``ComplaintRepository.get`` reads the case
-and ``TL#`` items and ignores the rest). An item moves
+(channel: ``email``, ``sms`` or ``none`` for customers; staff messages put the recipient in the
+event part, ``NOTIFY#<event_id>#<staff_id>#email``; webhooks use ``webhook:<webhook_id>``), so a
+case's notifications come with its timeline query (``ComplaintRepository.get`` reads the case and
+``TL#`` items and ignores the rest). An item moves
 
-    (absent | failed | sending with an expired lease) --claim--> sending --> sent | failed
+    (absent | failed | deferred | sending with an expired lease) --claim--> sending --> sent | failed
+    (absent | failed | deferred) --defer--> deferred   (a staff member's quiet hours: until they end)
     (absent) --> skipped   (nothing to send to)
 
 A claim is one conditional update, so of two deliveries of the same event only one sends; a
@@ -14,7 +17,9 @@ timed out between claiming and recording) can be taken over once its lease has e
 is shorter than the queue's visibility timeout, so the redelivered message finds it expired.
 
 Message-IDs of sent emails are recorded as ``PK=MSGID#<message-id>``, ``SK=MSGID`` ->
-``complaint_id`` (read by the email intake to thread replies; see ``shared.mail_ids``).
+``complaint_id`` (read by the email intake to thread replies; see ``shared.mail_ids``). The case's
+mail thread, ``PK=CASE#<complaint_id>``, ``SK=MAILTHREAD``, keeps our acknowledgement's Message-ID and
+the customer's latest one, so later emails about the case answer in the same thread.
 """
 from __future__ import annotations
 
@@ -74,11 +79,12 @@ class DeliveryLog:
                 UpdateExpression=("SET #s = :sending, claim_id = :claim, claimed_at = :now, purpose = :purpose, "
                                   "complaint_id = :cid, event_id = :eid, channel = :channel "
                                   "ADD attempts :one"),
-                ConditionExpression=("attribute_not_exists(PK) OR #s = :failed "
+                ConditionExpression=("attribute_not_exists(PK) OR #s = :failed OR #s = :deferred "
                                      "OR (#s = :sending AND claimed_at < :lease_expired)"),
                 ExpressionAttributeNames={"#s": "state"},
                 ExpressionAttributeValues=self._dump({
-                    ":sending": "sending", ":failed": "failed", ":claim": claim_id, ":now": iso(now),
+                    ":sending": "sending", ":failed": "failed", ":deferred": "deferred", ":claim": claim_id,
+                    ":now": iso(now),
                     ":lease_expired": iso(now - LEASE), ":purpose": purpose, ":cid": complaint_id,
                     ":eid": event_id, ":channel": channel, ":one": 1,
                 }),
@@ -93,6 +99,31 @@ class DeliveryLog:
                 return Record(old["state"], old.get("sent_at"), tuple(old.get("message_ids") or ()))
             raise DeliveryInProgress(f"{complaint_id} {event_id}: another delivery is sending") from None
         return Claim(complaint_id, event_id, channel, claim_id, int(self._load(out["Attributes"])["attempts"]))
+
+    def defer(self, complaint_id: str, event_id: str, channel: str, *, purpose: str, until: datetime) -> Record | None:
+        """Record that this notification waits until ``until`` (quiet hours); None when recorded, the
+        :class:`Record` when it needs nothing more (sent or skipped meanwhile). Raises
+        :class:`DeliveryInProgress` while another delivery is sending it."""
+        try:
+            self._db.update_item(
+                TableName=self._table, Key=self._dump(self.key(complaint_id, event_id, channel)),
+                UpdateExpression=("SET #s = :deferred, deferred_until = :until, deferred_at = :now, purpose = :purpose, "
+                                  "complaint_id = :cid, event_id = :eid, channel = :channel"),
+                ConditionExpression="attribute_not_exists(PK) OR #s = :failed OR #s = :deferred",
+                ExpressionAttributeNames={"#s": "state"},
+                ExpressionAttributeValues=self._dump({
+                    ":deferred": "deferred", ":failed": "failed", ":until": iso(until), ":now": iso(self._now()),
+                    ":purpose": purpose, ":cid": complaint_id, ":eid": event_id, ":channel": channel}),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except Exception as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            old = self._load(getattr(exc, "response", {}).get("Item") or {})
+            if old.get("state") in ("sent", "skipped"):
+                return Record(old["state"], old.get("sent_at"), tuple(old.get("message_ids") or ()))
+            raise DeliveryInProgress(f"{complaint_id} {event_id}: another delivery is sending") from None
+        return None
 
     def skip(self, complaint_id: str, event_id: str, *, purpose: str, reason: str) -> bool:
         """Record that there is nobody to send to (e.g. no usable contact); False if already recorded."""
@@ -112,8 +143,12 @@ class DeliveryLog:
     def sent(self, claim: Claim, *, sent_at: datetime, message_ids: Iterable[str]) -> bool:
         """Close the claim as sent; False if the claim was lost meanwhile (its lease expired and
         another delivery took it over: that one records its own outcome)."""
+        ids = list(message_ids)
+        if not ids:  # a webhook post has none
+            return self._close(claim, "SET #s = :sent, sent_at = :at REMOVE error_code",
+                               {":sent": "sent", ":at": iso(sent_at)})
         return self._close(claim, "SET #s = :sent, sent_at = :at, message_ids = :ids REMOVE error_code",
-                           {":sent": "sent", ":at": iso(sent_at), ":ids": list(message_ids) or None})
+                           {":sent": "sent", ":at": iso(sent_at), ":ids": ids})
 
     def failed(self, claim: Claim, *, error: str) -> bool:
         return self._close(claim, "SET #s = :failed, failed_at = :at, error_code = :error",
@@ -137,6 +172,38 @@ class DeliveryLog:
         out = self._db.get_item(TableName=self._table, ConsistentRead=True,
                                 Key=self._dump(self.key(complaint_id, event_id, channel)))
         return self._load(out["Item"]) if "Item" in out else None
+
+    # -- the case's mail thread ---------------------------------------------------------------------
+    @staticmethod
+    def thread_key(complaint_id: str) -> dict[str, str]:
+        return {"PK": f"CASE#{complaint_id}", "SK": "MAILTHREAD"}
+
+    def record_acknowledgement_id(self, complaint_id: str, message_id: str) -> None:
+        """Our acknowledgement's Message-ID: the thread's root. Written before each attempt to send
+        it; the attempt that succeeds is the last one, so its id stays."""
+        self._db.update_item(
+            TableName=self._table, Key=self._dump(self.thread_key(complaint_id)),
+            UpdateExpression="SET ack_message_id = :m",
+            ExpressionAttributeValues=self._dump({":m": message_id}))
+
+    def record_customer_message_id(self, complaint_id: str, message_id: str, *, received_at: str) -> None:
+        """The customer's latest Message-ID (a later one replaces an earlier one, never the reverse,
+        whatever order the events arrive in)."""
+        try:
+            self._db.update_item(
+                TableName=self._table, Key=self._dump(self.thread_key(complaint_id)),
+                UpdateExpression="SET customer_message_id = :m, customer_message_at = :at",
+                ConditionExpression="attribute_not_exists(customer_message_at) OR customer_message_at <= :at",
+                ExpressionAttributeValues=self._dump({":m": message_id, ":at": received_at}))
+        except Exception as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+
+    def thread(self, complaint_id: str) -> dict[str, Any]:
+        """``ack_message_id`` and ``customer_message_id`` of the case's mail thread (either may be absent)."""
+        out = self._db.get_item(TableName=self._table, ConsistentRead=True,
+                                Key=self._dump(self.thread_key(complaint_id)))
+        return self._load(out["Item"]) if "Item" in out else {}
 
     # -- Message-IDs -----------------------------------------------------------------------------
     def record_message_ids(self, complaint_id: str, message_ids: Iterable[str], *, purpose: str) -> None:

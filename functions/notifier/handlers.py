@@ -1,20 +1,28 @@
 """The notifier's SQS consumer. Each record's body is an EventBridge event (the bus's rules put
-``ComplaintReceived`` and ``CustomerReplied``, and the SLA sweep's ``StaffAlertRaised``, on the
-notifier queue); a record that fails is reported in ``batchItemFailures`` and comes back after the
-visibility timeout, the others are done.
+``ComplaintReceived`` and ``CustomerReplied``, the SLA sweep's ``StaffAlertRaised`` and the
+workflow's ``CaseEvent`` on the notifier queue); a record that fails is reported in
+``batchItemFailures`` and comes back after the visibility timeout, the others are done.
+
+A record whose staff email/SMS waits for the end of someone's quiet hours is reported as failed
+too, after its message was made invisible until then (``redelivery.Redelivery``): it comes back
+when the quiet hours end, and only the deferred messages are sent then.
 """
 from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from functions.notifier.service import ACK, REPLY_ACK, Notice, Notifier
 from functions.notifier.staff_alerts import StaffAlerts
-from shared.events import SLA_SOURCE, SOURCE, ComplaintReceived, CustomerReplied, StaffAlertRaised
+from shared.events import (CASE_EVENT_KINDS, CUSTOMER_KINDS, SLA_SOURCE, SOURCE, WORKFLOW_SOURCE, CaseEvent,
+                           ComplaintReceived, CustomerReplied, StaffAlertRaised)
 from shared.identifiers import normalize_complaint_number
 from shared.mail_ids import normalize_message_id
 from shared.observability import logger
+
+if TYPE_CHECKING:
+    from functions.notifier.staff_notices import StaffNotices
 
 
 @lru_cache(maxsize=1)
@@ -47,6 +55,38 @@ def staff_alerts() -> StaffAlerts:
                                     configuration_set=s.ses_configuration_set), s)
 
 
+def staff_notices() -> StaffNotices:
+    """One per container; made anew whenever ``shared.aws`` hands out new clients (tests, local stack)."""
+    from shared.aws import client
+
+    return _staff_notices(client("dynamodb"))
+
+
+@lru_cache(maxsize=1)
+def _staff_notices(dynamodb: Any) -> StaffNotices:
+    from functions.notifier.channels import EmailChannel, SmsChannel
+    from functions.notifier.delivery_log import DeliveryLog
+    from functions.notifier.staff_notices import StaffNotices
+    from functions.notifier.webhooks import WebhookPoster, Webhooks
+    from shared.aws import client
+    from shared.config import settings
+    from shared.config_store import config_store
+    from shared.inbox import staff_inbox
+    from shared.preferences import preference_store
+    from shared.secrets import secret_store
+    from shared.staff_directory import staff_directory
+    from shared.store import complaint_repository
+
+    s = settings()
+    log = DeliveryLog(dynamodb, s.table_name)
+    return StaffNotices(complaint_repository(), staff_directory(), preference_store(), staff_inbox(), log,
+                        EmailChannel(client("sesv2"), sender_address=s.sender_address,
+                                     configuration_set=s.ses_configuration_set),
+                        SmsChannel(client("sns")),
+                        Webhooks(log, secret_store(), WebhookPoster(), console_base=s.public_base_url),
+                        config_store(), s)
+
+
 def handle(event: Any) -> dict[str, Any]:
     """``event``: Chalice's SQSEvent (or the raw Lambda event); returns the partial batch response."""
     from shared.batch import process_sqs_batch
@@ -58,15 +98,45 @@ def _record(record: Any) -> str:
     alert = staff_alert_of(record.body)
     if alert is not None:
         return staff_alerts().deliver(alert)
+    case_event = case_event_of(record.body)
+    if case_event is not None:
+        if case_event.kind not in CASE_EVENT_KINDS:
+            logger().info("case event of an unknown kind ignored by the notifier",
+                          extra={"sqs_message_id": record.message_id, "kind": case_event.kind[:40],
+                                 "complaint_id": case_event.complaint_id})
+            return "ignored"
+        if case_event.kind in CUSTOMER_KINDS:
+            return notifier().notify(Notice.of_case_event(case_event)).state
+        return _deferrable(record, lambda count: staff_notices().deliver(case_event, receive_count=count))
     notice = notice_of(record.body)
     if notice is None:
         logger().info("event ignored by the notifier", extra={"sqs_message_id": record.message_id})
         return "ignored"
-    return notifier().notify(notice).state
+    state = notifier().notify(notice).state
+    if notice.purpose == REPLY_ACK:  # the assignee hears of it too
+        replied = CustomerReplied.model_validate(json.loads(record.body)["detail"])
+        replied = replied.model_copy(update={"complaint_id": notice.complaint_id})
+        _deferrable(record, lambda count: staff_notices().customer_replied(replied, receive_count=count))
+    return state
+
+
+def _deferrable(record: Any, deliver: Callable[[int], str]) -> str:
+    """Run a staff delivery; if part of it waits for quiet hours to end, make the message come back
+    then (and report the record as failed, so it is not deleted)."""
+    from functions.notifier.redelivery import Redelivery, receive_count
+    from functions.notifier.staff_notices import DeliveryDeferred
+    from shared.aws import client
+    from shared.clock import now
+
+    try:
+        return deliver(receive_count(record))
+    except DeliveryDeferred as deferred:
+        Redelivery(client("sqs")).postpone(record, deferred.until, now())
+        raise
 
 
 def notice_of(body: str) -> Notice | None:
-    """The notice an EventBridge event asks for; None for events the notifier does not handle.
+    """The acknowledgement an EventBridge event asks for; None for events it does not handle.
     A malformed event raises (it is retried, then dead-lettered for a look)."""
     envelope = json.loads(body)
     if envelope.get("source") != SOURCE:
@@ -78,7 +148,7 @@ def notice_of(body: str) -> Notice | None:
     if kind == "CustomerReplied":
         replied = CustomerReplied.model_validate(envelope["detail"])
         return Notice(replied.event_id, normalize_complaint_number(replied.complaint_id), REPLY_ACK,
-                      in_reply_to=normalize_message_id(replied.message_id))
+                      in_reply_to=normalize_message_id(replied.message_id), received_at=replied.received_at)
     return None
 
 
@@ -90,3 +160,13 @@ def staff_alert_of(body: str) -> StaffAlertRaised | None:
         return None
     alert = StaffAlertRaised.model_validate(envelope["detail"])
     return alert.model_copy(update={"complaint_id": normalize_complaint_number(alert.complaint_id)})
+
+
+def case_event_of(body: str) -> CaseEvent | None:
+    """The workflow's case event an EventBridge event carries; None for any other event. A malformed
+    one (missing fields, a complaint number that is not one) raises: retried, then dead-lettered."""
+    envelope = json.loads(body)
+    if envelope.get("source") != WORKFLOW_SOURCE or envelope.get("detail-type") != "CaseEvent":
+        return None
+    event = CaseEvent.model_validate(envelope["detail"])
+    return event.model_copy(update={"complaint_id": normalize_complaint_number(event.complaint_id)})

@@ -1,15 +1,23 @@
-"""Acknowledging to the customer: what to send, to whom, in which language, through which channel.
+"""Telling the customer: what to send, to whom, in which language, through which channel.
 
-One call of :meth:`Notifier.notify` per event:
+Acknowledgements (``ack``, ``reply-ack``) and the customer-facing case events (``staff_replied``,
+``information_requested``, ``resolution_proposed``, ``resolved``, ``closed``; see
+``customer_content``) go the same way. One call of :meth:`Notifier.notify` per event:
 
-1. read the case with its contact data (decrypted);
+1. read the case with its contact data (decrypted) and its timeline; for a case event, the facts to
+   tell (the handler's reply, the plan, the confirmation date ...), or ``skipped`` when the event is
+   out of date (a plan replaced since);
 2. choose the channel: email if the customer gave an address, else SMS to a phone number that can be
-   written in E.164, else nothing (recorded as ``skipped``);
+   written in E.164, else nothing (recorded as ``skipped``: the tracking page shows it anyway);
 3. claim the notification in the delivery log (a repeat finds it ``sent`` and stops here);
-4. mint a tracking token for the link and add its hash to the case, so the link works the moment
+4. mint a tracking token for the links and add its hash to the case, so the links work the moment
    the message arrives;
 5. render the templates in the customer's language, send, record the Message-IDs (ours before the
    send, SES's after) and the outcome; for an acknowledgement, add ``acknowledged`` to the timeline.
+
+Emails stay in one thread: the acknowledgement's Message-ID and the customer's latest one (from
+``CustomerReplied``) are kept on the case (``DeliveryLog.thread``); later emails answer the customer's
+latest message, else the acknowledgement, and keep the complaint number in the subject.
 
 A failed send is recorded as ``failed`` and raised, so SQS redelivers the event (and dead-letters it
 after the queue's maxReceiveCount); the next delivery claims the failed notification again.
@@ -22,12 +30,14 @@ from typing import Callable
 from urllib.parse import quote
 
 from functions.notifier.channels import EmailChannel, SendFailed, SmsChannel
+from functions.notifier.customer_content import NothingToSay, facts
 from shared.clock import now as domain_now
 from shared.contact import e164
 from functions.notifier.delivery_log import DeliveryLog, Record
-from functions.notifier.messages import Rendered, compose_email, email_bytes, format_deadline, render
+from functions.notifier.messages import Rendered, compose_email, email_bytes, format_deadline, render, with_query
 from shared.aws import error_code
 from shared.config import Settings
+from shared.events import CUSTOMER_KINDS, CaseEvent
 from shared.identifiers import hash_tracking_token, new_tracking_token
 from shared.mail_ids import our_message_id, ses_message_ids
 from shared.models import Complaint, TimelineEntry, TimelineKind
@@ -35,7 +45,7 @@ from shared.observability import logger
 from shared.repository import ComplaintRepository
 
 ACK, REPLY_ACK = "ack", "reply-ack"
-TEMPLATE_OF = {ACK: "ack", REPLY_ACK: "reply_ack"}
+TEMPLATE_OF = {ACK: "ack", REPLY_ACK: "reply_ack", **{kind: kind for kind in CUSTOMER_KINDS}}
 
 
 class CaseNotFound(Exception):
@@ -48,8 +58,14 @@ class Notice:
 
     event_id: str
     complaint_id: str
-    purpose: str  # ack | reply-ack
+    purpose: str  # ack | reply-ack | a customer-facing case event's kind
     in_reply_to: str | None = None  # the customer's Message-ID, for reply-acks
+    received_at: str | None = None  # when the customer's message arrived, for reply-acks
+    event: CaseEvent | None = None  # the case event, for the customer-facing kinds
+
+    @classmethod
+    def of_case_event(cls, event: CaseEvent) -> "Notice":
+        return cls(event.event_id, event.complaint_id, event.kind, event=event)
 
 
 @dataclass(frozen=True)
@@ -67,6 +83,19 @@ def tracking_url(base: str, complaint_id: str, token: str) -> str:
     return f"{base.rstrip('/')}/track?id={quote(complaint_id)}#token={quote(token)}"
 
 
+def links(base: str, complaint_id: str, token: str) -> dict[str, str]:
+    """The links of a customer message, all with the same fresh token: the tracking page, and the
+    same page opened at the answer to give (``respond=accept|dispute``) or at the survey (``survey=1``)."""
+    track = tracking_url(base, complaint_id, token)
+    return {"tracking_url": track, "accept_url": with_query(track, respond="accept"),
+            "dispute_url": with_query(track, respond="dispute"), "survey_url": with_query(track, survey=1)}
+
+
+def message_id_purpose(purpose: str) -> str:
+    """The purpose as our Message-IDs spell it (``staff_replied`` -> ``staff-replied``)."""
+    return purpose.replace("_", "-")
+
+
 class Notifier:
     def __init__(self, repository: ComplaintRepository, log: DeliveryLog, email: EmailChannel, sms: SmsChannel,
                  settings: Settings, clock: Callable[[], datetime] | None = None):
@@ -78,12 +107,24 @@ class Notifier:
         found = self._repo.get(notice.complaint_id, with_contact=True)
         if found is None:
             raise CaseNotFound(notice.complaint_id)
-        complaint = found[0]
+        complaint, timeline = found
         customer = complaint.customer
         phone = e164(customer.phone, self._settings.sms_default_country_code) if customer else None
         channel = "email" if customer and customer.email else "sms" if phone else "none"
         extra = {"complaint_id": notice.complaint_id, "event_id": notice.event_id, "purpose": notice.purpose,
                  "channel": channel}
+        language = language_of(complaint, self._settings.default_language)
+        if notice.purpose == REPLY_ACK and notice.in_reply_to and notice.received_at:
+            self._log.record_customer_message_id(notice.complaint_id, notice.in_reply_to,
+                                                 received_at=notice.received_at)
+        content: dict = {}
+        if notice.event is not None:
+            try:
+                content = facts(notice.event, complaint, timeline, language)
+            except NothingToSay as exc:
+                if self._log.skip(notice.complaint_id, notice.event_id, purpose=notice.purpose, reason=exc.reason):
+                    logger().info("notification skipped: the event is out of date", extra={**extra, "reason": exc.reason})
+                return Outcome("skipped", "none")
 
         if channel == "none":
             reason = "no contact" if not (customer and customer.phone) else "phone number not in international format"
@@ -99,11 +140,10 @@ class Notifier:
             logger().info("notification already sent; nothing to do", extra=extra)
             return Outcome("duplicate", channel)
 
-        language = language_of(complaint, self._settings.default_language)
         now = self._now()
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # as the log stores it (ms)
         try:
-            rendered = self._render(complaint, notice, language)
+            rendered = self._render(complaint, notice, language, content)
             if channel == "email":
                 message_ids = self._send_email(complaint, rendered, language, notice, now)
             else:
@@ -121,31 +161,34 @@ class Notifier:
         logger().info("notification sent", extra={**extra, "language": language, "attempt": claim.attempt})
         return Outcome("sent", channel)
 
-    def _render(self, complaint: Complaint, notice: Notice, language: str) -> Rendered:
-        """The notification's texts, with a tracking link holding a token minted for it (its hash is
-        added to the case first, so the link works the moment the message arrives)."""
+    def _render(self, complaint: Complaint, notice: Notice, language: str, content: dict) -> Rendered:
+        """The notification's texts, with links holding a token minted for it (its hash is added to
+        the case first, so the links work the moment the message arrives)."""
         s = self._settings
         token = new_tracking_token()
         self._repo.add_tracking_token(complaint.complaint_id, hash_tracking_token(token))
-        customer = complaint.customer
-        return render(
-            TEMPLATE_OF[notice.purpose], language,
-            complaint_id=complaint.complaint_id, name=" ".join(customer.name.split()) if customer else None,
-            title=complaint.title, tracking_url=tracking_url(s.public_base_url, complaint.complaint_id, token),
-            first_response_hours=s.first_response_hours,
-            respond_by=format_deadline(complaint.received_at + timedelta(hours=s.first_response_hours), language),
-            received_at=format_deadline(complaint.received_at, language), sender_name=s.sender_name,
-        )
+        return render(TEMPLATE_OF[notice.purpose], language,
+                      **customer_context(complaint, language, s, links(s.public_base_url, complaint.complaint_id, token)),
+                      **content)
 
     def _send_email(self, complaint: Complaint, rendered: Rendered, language: str, notice: Notice,
                     now: datetime) -> list[str]:
         s = self._settings
-        ours = our_message_id(complaint.complaint_id, notice.purpose, s.mail_domain)
+        ours = our_message_id(complaint.complaint_id, message_id_purpose(notice.purpose), s.mail_domain)
         # recorded before sending: a quick reply must find its case even if we stop right after the send
         self._log.record_message_ids(complaint.complaint_id, [ours], purpose=notice.purpose)
+        in_reply_to, references = notice.in_reply_to, []
+        if notice.purpose == ACK:
+            self._log.record_acknowledgement_id(complaint.complaint_id, ours)
+        else:  # answer in the case's thread: the customer's latest message, else our acknowledgement
+            thread = self._log.thread(complaint.complaint_id)
+            root, latest = thread.get("ack_message_id"), thread.get("customer_message_id")
+            in_reply_to = in_reply_to or latest or root
+            references = [m for m in (root, latest) if m]
         message = compose_email(rendered, sender_name=s.sender_name, sender_address=s.sender_address,
                                 to_name=complaint.customer.name, to_address=complaint.customer.email,
-                                message_id=ours, language=language, sent_at=now, in_reply_to=notice.in_reply_to)
+                                message_id=ours, language=language, sent_at=now, in_reply_to=in_reply_to,
+                                references=references)
         ses_id = self._email.send(email_bytes(message), to=complaint.customer.email, purpose=notice.purpose)
         theirs = ses_message_ids(ses_id, s.region)
         try:
@@ -159,3 +202,13 @@ class Notifier:
         self._repo.add_timeline_entry(
             complaint_id, TimelineEntry(at=at, kind=TimelineKind.ACKNOWLEDGED, details={"channel": channel}),
             key="ack")
+
+
+def customer_context(complaint: Complaint, language: str, s: Settings, urls: dict[str, str]) -> dict:
+    """The variables every customer template may use (the kind's own facts come on top)."""
+    customer = complaint.customer
+    return dict(
+        complaint_id=complaint.complaint_id, name=" ".join(customer.name.split()) if customer else None,
+        title=complaint.title, first_response_hours=s.first_response_hours,
+        respond_by=format_deadline(complaint.received_at + timedelta(hours=s.first_response_hours), language),
+        received_at=format_deadline(complaint.received_at, language), sender_name=s.sender_name, **urls)

@@ -20,6 +20,7 @@ from tests.support import a_complaint, post_json
 ROLES = ("agent", "lead", "manager", "admin", "auditor")
 OWN, OTHER = "quality", "logistics"
 HANDLER = "staff-qa-handler"  # a quality handler whose availability others may set
+TASK = "task-matrix"  # an open investigation task of the quality department on the case
 STALE = {"version": 999}
 
 A, L, M, AD, AU = ROLES
@@ -49,6 +50,18 @@ EXPECTED: dict[str, tuple[set[str], set[str]]] = {
     "edit a handler": (set(), {AD}),
     "own inbox": (set(), EVERYONE),
     "mark inbox item read": (set(), EVERYONE),
+    # the workflow (issue 6)
+    "escalate it": ({A, L}, {M}),
+    "propose a resolution": ({A, L}, {M}),
+    "approve a plan": (set(), {M}),  # approvals belong to managers
+    "plans awaiting approval": (set(), {M, AU}),
+    "compensation ledger": (set(), {M, AU}),
+    "department tasks": ({A, L}, {M, AD, AU}),
+    "close a task": ({A, L}, {M}),  # own: the task's department
+    "case suggestions": ({A, L}, {M, AD, AU}),
+    "canned responses": (set(), EVERYONE),
+    "own notification preferences": (set(), EVERYONE),
+    "set own notification preferences": (set(), EVERYONE),
 }
 
 
@@ -81,13 +94,32 @@ def requests_for(number: str) -> dict[str, tuple[str, str, dict | None]]:
         "edit a handler": ("PUT", f"/staff/handlers/{HANDLER}", {"name": ""}),
         "own inbox": ("GET", "/staff/inbox", None),
         "mark inbox item read": ("POST", "/staff/inbox/bm90LWFuLWl0ZW0/read", None),
+        "escalate it": ("POST", f"/staff/complaints/{number}/actions",
+                        {"action": "escalate", "reason": "matrix", **STALE}),
+        "propose a resolution": ("POST", f"/staff/complaints/{number}/actions",
+                                 {"action": "propose_resolution", "explanation": "matrix",
+                                  "components": [{"type": "apology"}], **STALE}),
+        "approve a plan": ("POST", f"/staff/complaints/{number}/actions",
+                           {"action": "approve", "comment": "matrix", **STALE}),
+        "plans awaiting approval": ("GET", "/staff/approvals", None),
+        "compensation ledger": ("GET", "/staff/compensation", None),
+        "department tasks": ("GET", f"/staff/tasks?department={OWN}", None),
+        "close a task": ("POST", f"/staff/complaints/{number}/tasks/{TASK}",
+                         {"state": "done", "outcome": "matrix", **STALE}),
+        "case suggestions": ("GET", f"/staff/complaints/{number}/suggestions", None),
+        "canned responses": ("GET", "/staff/responses", None),
+        "own notification preferences": ("GET", "/staff/me/preferences", None),
+        "set own notification preferences": ("PUT", "/staff/me/preferences", {"quiet_hours": "not hours"}),
     }
 
 
 @pytest.fixture
 def routed_case(aws, client):
     """A quality case assigned to the agent who will test it (so an agent's transfer is their own)."""
+    from datetime import timedelta
+
     from shared.lifecycle import Status
+    from shared.models import InvestigationTask
     from shared.staff_directory import HandlerProfileIn, staff_directory
     from shared.store import complaint_repository
 
@@ -101,7 +133,10 @@ def routed_case(aws, client):
                                      "classification": {"category": "product_quality", "labels": ["product_quality",
                                                                                                 "food_safety"]},
                                      "department": OWN, "assignee": "staff-agent", "version": case.version + 1,
-                                     "updated_at": now})
+                                     "updated_at": now,
+                                     "tasks": [InvestigationTask(task_id=TASK, department=OWN, title="matrix",
+                                                                 due_at=now + timedelta(days=3),
+                                                                 opened_by="staff-agent", opened_at=now)]})
     repo.save(routed, [], expected_version=case.version)
     return number
 
@@ -142,6 +177,7 @@ def test_the_matrix_covers_every_staff_route():
                    .replace(f"/staff/handlers/{HANDLER}", "/staff/handlers/{handler_id}")
                    .replace("/staff/quarantine/q-unknown", "/staff/quarantine/{quarantine_id}")
                    .replace("/staff/inbox/bm90LWFuLWl0ZW0", "/staff/inbox/{item_id}")
+                   .replace(f"/tasks/{TASK}", "/tasks/{task_id}")
                    .replace("/staff/config/routing", "/staff/config/{kind}")
                    .replace("/staff/config/sla", "/staff/config/{kind}")) for m, p in covered}
     assert staff_routes <= normalised, sorted(staff_routes - normalised)

@@ -32,6 +32,8 @@
   const query = new URLSearchParams(location.search);
   const fragment = new URLSearchParams(location.hash.replace(/^#/, ""));
   const wantsSurvey = query.get("survey") === "1";
+  // the resolution email's links: ?respond=accept|dispute opens that answer (it never answers by itself)
+  const wantsResponse = query.get("respond");
   if (query.get("id")) numberInput.value = query.get("id");
   if (fragment.get("token")) tokenInput.value = fragment.get("token");
 
@@ -261,6 +263,8 @@
         const heading = document.getElementById("survey-heading");
         heading.focus();
         heading.scrollIntoView({ block: "start" });
+      } else if (wantsResponse && lastCase.actions && lastCase.actions.confirm) {
+        openResponse(wantsResponse);
       } else {
         document.getElementById("case-heading").focus();
       }
@@ -436,6 +440,17 @@
       : "";
     disputeButton.setAttribute("aria-expanded", String(!disputeForm.hidden));
     renderCounter(disputeCounter, disputeReason, confirm.reason_max_length);
+  }
+
+  function openResponse(which) {
+    if (which === "dispute") {
+      disputeForm.hidden = false;
+      disputeButton.setAttribute("aria-expanded", "true");
+      disputeReason.focus();
+    } else {
+      acceptButton.focus();
+    }
+    acceptButton.scrollIntoView({ block: "center" });
   }
 
   acceptButton.addEventListener("click", async () => {
