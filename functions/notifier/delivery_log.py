@@ -92,13 +92,18 @@ class DeliveryLog:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except Exception as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise
-            old = self._load(getattr(exc, "response", {}).get("Item") or {})
-            if old.get("state") in ("sent", "skipped"):
-                return Record(old["state"], old.get("sent_at"), tuple(old.get("message_ids") or ()))
-            raise DeliveryInProgress(f"{complaint_id} {event_id}: another delivery is sending") from None
+            return self._settled(exc, complaint_id, event_id)
         return Claim(complaint_id, event_id, channel, claim_id, int(self._load(out["Attributes"])["attempts"]))
+
+    def _settled(self, exc: Exception, complaint_id: str, event_id: str) -> Record:
+        """A claim or deferral refused by its condition: the record of a notification already settled
+        (sent or skipped); raises :class:`DeliveryInProgress` while another delivery is sending it."""
+        if error_code(exc) != "ConditionalCheckFailedException":
+            raise exc
+        old = self._load(getattr(exc, "response", {}).get("Item") or {})
+        if old.get("state") in ("sent", "skipped"):
+            return Record(old["state"], old.get("sent_at"), tuple(old.get("message_ids") or ()))
+        raise DeliveryInProgress(f"{complaint_id} {event_id}: another delivery is sending") from None
 
     def defer(self, complaint_id: str, event_id: str, channel: str, *, purpose: str, until: datetime) -> Record | None:
         """Record that this notification waits until ``until`` (quiet hours); None when recorded, the
@@ -117,12 +122,7 @@ class DeliveryLog:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except Exception as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise
-            old = self._load(getattr(exc, "response", {}).get("Item") or {})
-            if old.get("state") in ("sent", "skipped"):
-                return Record(old["state"], old.get("sent_at"), tuple(old.get("message_ids") or ()))
-            raise DeliveryInProgress(f"{complaint_id} {event_id}: another delivery is sending") from None
+            return self._settled(exc, complaint_id, event_id)
         return None
 
     def skip(self, complaint_id: str, event_id: str, *, purpose: str, reason: str) -> bool:

@@ -138,13 +138,13 @@ def run(name: str, language: str, part: str = "all", out: TextIO | None = None, 
     try:
         rendered = preview(name, language)
     except UnknownTemplate as exc:
-        print(f"notifier preview: {exc}", file=err)
+        err.write(f"notifier preview: {exc}\n")
         return 2
     parts = template_names()[name]
     fields = {"subject": rendered.subject, "txt": rendered.text, "html": rendered.html, "sms": rendered.sms}
     if part != "all":
         if part not in parts:
-            print(f"notifier preview: {name} has no {part} part (it has: {', '.join(parts)})", file=err)
+            err.write(f"notifier preview: {name} has no {part} part (it has: {', '.join(parts)})\n")
             return 2
         out.write(fields[part].rstrip("\n") + "\n")
         return 0
