@@ -248,6 +248,38 @@ def transfer_complaint(complaint_id):
     return routing.transfer(app.current_request, complaint_id)
 
 
+# -- reports and root causes (functions/reports) ---------------------------------------------------
+@app.route("/staff/reports", methods=["GET"])
+def complaint_report():
+    from functions.reports import api
+    return api.get_report(app.current_request)
+
+
+@app.route("/staff/reports/export", methods=["GET"])
+def export_report():
+    from functions.reports import api
+    return api.export(app.current_request)
+
+
+@app.route("/staff/reports/alerts", methods=["GET"])
+def root_cause_alerts():
+    from functions.reports import alerts
+    return alerts.list_alerts(app.current_request)
+
+
+# -- the staff console (functions/console) -----------------------------------------------------------
+@app.route("/console", methods=["GET"])
+def console_page():
+    from functions.console import pages
+    return pages.console_page(app.current_request)
+
+
+@app.route("/console/{name}", methods=["GET"])
+def console_asset(name):
+    from functions.console import pages
+    return pages.console_asset(name)
+
+
 # -- events --------------------------------------------------------------------------------------
 @app.on_sqs_message(queue=f"complaints-{STAGE}-email-intake", batch_size=5)
 def take_in_email(event):
@@ -291,3 +323,17 @@ def publish_pending_events(event):
     """The outbox: re-publishes ComplaintReceived for cases whose publish failed after the write."""
     from functions.intake import outbox
     return outbox.handle(event)
+
+
+@app.schedule("rate(1 hour)")
+def send_scheduled_reports(event):
+    """Daily and weekly reports to managers and leads whose local send time has come (functions/reports)."""
+    from functions.reports import handlers
+    return handlers.send_scheduled(event)
+
+
+@app.schedule("rate(1 hour)")
+def detect_root_causes(event):
+    """Spikes and concentrations of complaints per product, SKU and batch; one alert per spike."""
+    from functions.reports import handlers
+    return handlers.detect(event)

@@ -18,7 +18,11 @@
 Further sections: the email corpus, duplicate detection, the SLA sweep's cost at 1,000 vs 100,000
 open cases with 50 due (``infra/sweep_bench.py``: it must not grow with the open cases; skip with
 ``--without-sweep``), assignment fairness over 10,000 simulated cases (``infra/fairness_bench.py``),
-and the classifier's cross-validation (skip with ``--without-classifier``).
+spike detection on simulated daily series (``infra/spike_bench.py``: detection delay and false alarms
+per 30 days, also written to ``var/bench/spikes.json``), a month's report with 10,000 and 200,000
+complaints in the store (``infra/report_bench.py``: items read and time must not grow with the
+complaints; ``var/bench/report.json``; skip with ``--without-report``), and the classifier's
+cross-validation (skip with ``--without-classifier``).
 
 Not part of ``make test``: timings depend on the machine.
 """
@@ -217,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--without-classifier", dest="with_classifier", action="store_false",
                         help="skip the classifier's cross-validation against the baseline (about 10 minutes)")
+    parser.add_argument("--without-report", dest="with_report", action="store_false",
+                        help="skip a month's report cost at 10,000 vs 200,000 complaints (about 4 minutes)")
     parser.add_argument("--without-sweep", dest="with_sweep", action="store_false",
                         help="skip the SLA sweep's cost at 1,000 vs 100,000 open cases (about a minute)")
     args = parser.parse_args(argv)
@@ -267,6 +273,21 @@ def main(argv: list[str] | None = None) -> int:
     for row in fairness:
         print(f"fairness:   {row['strategy']} ({row['variant']}): assigned max-min {row['assigned_spread']}, "
               f"open load max-min {row['open_spread_end']} (worst {row['open_spread_worst']}), queued {row['queued']}")
+
+    from infra.spike_bench import OUT as SPIKES_OUT, run as spike_figures, summary as spike_summary
+
+    spikes = results["spikes"] = spike_figures()  # simulated series: detection delay, false alarms per 30 days
+    SPIKES_OUT.parent.mkdir(parents=True, exist_ok=True)
+    SPIKES_OUT.write_text(json.dumps(spikes, indent=2) + "\n", encoding="utf-8")
+    for line in spike_summary(spikes):
+        print(line)
+
+    if args.with_report:  # a month's report with 10,000 vs 200,000 complaints: about 4 minutes
+        from infra.report_bench import run as report_costs, summary_lines as report_summary
+
+        results["report"] = report_costs()  # also written to var/bench/report.json
+        for line in report_summary(results["report"]):
+            print(line)
 
     if args.with_classifier:  # 5-fold cross-validation of ours vs TF-IDF + linear SVM: about 10 minutes
         from infra.model_bench import figures as classifier_figures

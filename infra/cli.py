@@ -160,8 +160,83 @@ def _add_notifier(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=_notifier_preview)
 
 
+def _stats_rebuild(args: argparse.Namespace) -> int:
+    import json
+    from datetime import date
+
+    from functions.router.corrections import use_local_stack_if_running
+    from infra import devkeys
+
+    try:
+        first, last = date.fromisoformat(args.first), date.fromisoformat(args.last)
+    except ValueError:
+        print("stats rebuild: --from and --to must be dates (YYYY-MM-DD)", file=sys.stderr)
+        return 2
+    if last < first:
+        print(f"stats rebuild: --to {last} is before --from {first}", file=sys.stderr)
+        return 2
+    if args.lookback_months < 0:
+        print("stats rebuild: --lookback-months must be 0 or more", file=sys.stderr)
+        return 2
+    use_local_stack_if_running(devkeys.var_dir())
+    from shared.stats_store import stats_store
+
+    store = stats_store()
+    reports = [store.rebuild(first, last, lookback_months=args.lookback_months)]
+    if args.open:
+        reports.append(store.rebuild_open())
+    for report in reports:
+        print(json.dumps(report.__dict__))
+    return 0
+
+
+def _add_stats(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("stats", help="the report counters (offline maintenance)",
+                       description="Maintenance of the report counters (docs/reports.md, \"Counters\").")
+    stats = p.add_subparsers(dest="stats_command", metavar="<stats command>", required=True)
+    q = stats.add_parser("rebuild", help="recompute the counters of some days from the cases",
+                         description="Recompute every counter of the days --from..--to (UTC) by replaying the "
+                                     "timelines of the cases received from --lookback-months months before the "
+                                     "first day's month to the last day's month (index ByMonth, no Scan), and "
+                                     "replace those days' items; running it again changes nothing. With --open, "
+                                     "also recompute the open-backlog gauge from the open cases. Run it when no "
+                                     "one is working the cases (a live change meanwhile can be lost: run it "
+                                     "again). Uses the AWS environment (TABLE_NAME ...) or, when none is set, "
+                                     "the running local stack. Prints one JSON line per part rebuilt.")
+    q.add_argument("--from", dest="first", required=True, metavar="DAY", help="first day, YYYY-MM-DD")
+    q.add_argument("--to", dest="last", required=True, metavar="DAY", help="last day, YYYY-MM-DD (inclusive)")
+    q.add_argument("--lookback-months", type=int, default=3, metavar="N",
+                   help="also read the cases received N months before --from's month (default 3): a case "
+                        "received earlier and changed in the period is not seen")
+    q.add_argument("--open", action="store_true", help="also rebuild the open-backlog gauge (STATS#OPEN)")
+    q.set_defaults(func=_stats_rebuild)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from functions.reports.cli import run
+    from functions.router.corrections import use_local_stack_if_running
+    from infra import devkeys
+
+    use_local_stack_if_running(devkeys.var_dir())
+    return run(args.period, args.format, args.out, department=args.department, language=args.language)
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="render the complaints report of a period to a file (html, csv, xlsx, cfpb)",
+                       description="Render the report the scheduled emails and GET /staff/reports show, from the "
+                                   "daily counters: html (one page, charts embedded), csv, xlsx, or cfpb (the "
+                                   "period's cases in the US CFPB public database layout). Uses the AWS "
+                                   "environment (TABLE_NAME ...) or, when none is set, the running local stack.")
+    p.add_argument("--period", help="2026-11, 2026-W47, 2026-11-22 or 2026-11-01..2026-11-30 (default: this month)")
+    p.add_argument("--format", required=True, choices=("html", "csv", "xlsx", "cfpb"))
+    p.add_argument("--out", required=True, metavar="FILE", help="where to write ('-': standard output)")
+    p.add_argument("--department", metavar="D", help="one department's report (default: the company)")
+    p.add_argument("--language", default="en", choices=("zh", "en"), help="labels and charts (default en)")
+    p.set_defaults(func=_report)
+
+
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_run, _add_token, _add_mail, _add_model,
-                                                                    _add_notifier]
+                                                                    _add_notifier, _add_stats, _add_report]
 
 
 def parser() -> argparse.ArgumentParser:

@@ -114,8 +114,9 @@ class LocalStack:
         outputs = create_resources(self.client, o.stage, os.environ["AWS_REGION"])
         key = devkeys.ensure_dev_key(o.var_dir / "dev-keys")
         self.env = {env_name(k): v for k, v in outputs.items()}
+        # DEV_SIGN_IN: the console's token picker signs with the same development key (never set in AWS)
         self.env.update(JWKS_PATH=str(key.jwks_path), JWT_ISSUER=devkeys.ISSUER, STAGE=o.stage,
-                        PUBLIC_BASE_URL=o.api_url)
+                        PUBLIC_BASE_URL=o.api_url, DEV_SIGN_IN="true")
         os.environ.update(self.env)
         from shared.aws import reset_clients
         from shared.config import reset_settings
@@ -206,6 +207,7 @@ class LocalStack:
             f"  Complaint form  {o.api_url}/",
             f"  Email intake    smtp://{o.host}:{o.smtp_port}   (any recipient; e.g. python -m smtplib, swaks)",
             f"  Tracking page   {o.api_url}/track",
+            f"  Staff console   {o.api_url}/console   (dev sign-in: pick a demo staff member)",
             f"  API base        {o.api_url}   (staff API under /staff, Authorization: Bearer <token>)",
             f"  AWS endpoint    {o.aws_endpoint}   (moto; key testing/testing, region {os.environ['AWS_REGION']})",
             f"  Resources       table {e.get('TABLE_NAME')}, bucket {e.get('ATTACHMENTS_BUCKET')}, "

@@ -17,6 +17,10 @@ Steps (docs/deploy.md tells what to do with the result):
 4. Post-processing of the generated template, for what a static merge cannot say because it
    depends on what ``app.py`` declares (see :func:`post_process`), then a check of the zip (no
    ``__pycache__``: its timestamps would not survive the zip anyway) and cfn-lint.
+5. Layers (:data:`LAYERS`): a heavy library that one step needs (matplotlib for the report charts)
+   is not in the common requirements: pyproject's optional extra of that name is installed for the
+   Lambda platform into ``<name>-layer.zip`` (``python/`` inside), declared as a
+   ``AWS::Serverless::LayerVersion`` and attached only to the functions that import it.
 
 ``--staging`` builds from a temporary copy of the Chalice project instead of ``functions/``
 itself (tests and ``make bench`` use it, so they leave nothing behind); ``--no-deps`` packages
@@ -53,6 +57,10 @@ APP_PREFIX = "complaints-"  # names of the resources this template creates
 SQS_CONSUMER_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
                         "sqs:GetQueueAttributes"]
 TEMPLATE_SECTIONS = ("Parameters", "Conditions", "Globals", "Resources", "Outputs")
+# layer name -> the app.py functions (Chalice's logical names) that get it; its packages: pyproject's
+# optional extra of the same name
+LAYERS: dict[str, tuple[str, ...]] = {"reports": ("SendScheduledReports",)}
+LAMBDA_PLATFORM = ("--platform", "manylinux2014_x86_64", "--implementation", "cp", "--only-binary=:all:")
 
 
 class PackagingError(RuntimeError):
@@ -127,6 +135,66 @@ def write_requirements(project_dir: Path, no_deps: bool) -> Path:
     body = "" if no_deps else "\n".join(runtime_requirements()) + "\n"
     path.write_text(header + body, encoding="utf-8")
     return path
+
+
+def extra_requirements(extra: str, pyproject: Path = ROOT / "pyproject.toml") -> list[str]:
+    """pyproject's optional extra ``extra`` pinned to the installed versions (a layer's packages)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.requirements import Requirement
+
+    declared = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["optional-dependencies"][extra]
+    lines = []
+    for spec in declared:
+        req = Requirement(spec)
+        try:
+            lines.append(f"{req.name}=={version(req.name)}")
+        except PackageNotFoundError:
+            lines.append(str(req))
+    return lines
+
+
+def build_layer(name: str, out_dir: Path, *, no_deps: bool, python_version: str) -> Path:
+    """``<out_dir>/<name>-layer.zip`` with the extra's packages under ``python/`` for the Lambda
+    platform (binary wheels only); with ``no_deps`` an empty ``python/`` (offline tests)."""
+    with tempfile.TemporaryDirectory(prefix=f"complaints-layer-{name}-") as tmp:
+        target = Path(tmp) / "python"
+        target.mkdir()
+        if not no_deps:
+            cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                   "--target", str(target), "--python-version", python_version, *LAMBDA_PLATFORM,
+                   *extra_requirements(name)]
+            run = subprocess.run(cmd, text=True, capture_output=True)
+            if run.returncode:
+                raise PackagingError(f"the {name} layer's packages could not be installed:\n{run.stderr[-2000:]}")
+            for cache in target.rglob("__pycache__"):
+                shutil.rmtree(cache, ignore_errors=True)
+        zip_path = out_dir / f"{name}-layer.zip"
+        with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("python/", "")
+            for path in sorted(target.rglob("*")):
+                if path.is_file():
+                    zf.write(path, path.relative_to(Path(tmp)).as_posix())
+    return zip_path
+
+
+def add_layers(template: dict[str, Any], runtime: str) -> dict[str, Any]:
+    """Declare each layer and attach it to its functions only."""
+    template = copy.deepcopy(template)
+    resources = template["Resources"]
+    for name, functions in LAYERS.items():
+        logical = name.capitalize() + "Layer"
+        resources[logical] = {"Type": "AWS::Serverless::LayerVersion", "Properties": {
+            "LayerName": {"Fn::Sub": f"complaints-${{Stage}}-{name}"},
+            "Description": f"pyproject extra '{name}': libraries only these functions import: {', '.join(functions)}",
+            "ContentUri": f"./{name}-layer.zip", "CompatibleRuntimes": [runtime], "RetentionPolicy": "Delete"}}
+        for fn in functions:
+            if fn not in resources:
+                raise PackagingError(f"layer {name}: no function {fn} in the template (app.py renamed it?)")
+            layers = resources[fn]["Properties"].setdefault("Layers", [])
+            if {"Ref": logical} not in layers:
+                layers.append({"Ref": logical})
+    return template
 
 
 # -- 3. merge template ----------------------------------------------------------------------------------
@@ -352,6 +420,12 @@ def build(out_dir: Path = DEFAULT_OUT, *, stage: str = "dev", no_deps: bool = Fa
 
     template_path = out_dir / "sam.json"
     template = post_process(json.loads(template_path.read_text(encoding="utf-8")), stage)
+    runtime = template.get("Globals", {}).get("Function", {}).get("Runtime") or next(
+        (f["Properties"]["Runtime"] for _, f in _functions(template["Resources"]) if "Runtime" in f["Properties"]),
+        "python3.11")
+    for name in LAYERS:
+        build_layer(name, out_dir, no_deps=no_deps, python_version=runtime.removeprefix("python"))
+    template = add_layers(template, runtime)
     template_path.write_text(json.dumps(template, indent=2) + "\n", encoding="utf-8")
     zip_path = out_dir / "deployment.zip"
     tidy_zip(zip_path)

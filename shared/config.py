@@ -29,6 +29,14 @@ class Settings(BaseModel):
     jwks_path: str | None = Field(None, alias="JWKS_PATH", description="local stack's development JWKS file")
     jwt_issuer: str | None = Field(None, alias="JWT_ISSUER")
     jwt_audience: str | None = Field(None, alias="JWT_AUDIENCE")
+    # the staff console's sign-in (functions/console; docs/console.md)
+    dev_sign_in: bool = Field(False, alias="DEV_SIGN_IN",
+                              description="the console's dev token picker (GET /console/dev-token): the local "
+                                          "stack turns it on; never on in AWS (the template never sets it)")
+    cognito_domain: str | None = Field(None, alias="COGNITO_DOMAIN",
+                                       description="the Cognito hosted UI's domain the console signs in through")
+    cognito_client_id: str | None = Field(None, alias="COGNITO_CLIENT_ID",
+                                          description="the console's app client id (default: JWT_AUDIENCE)")
 
     attachment_max_bytes: int = Field(10 * 1024 * 1024, alias="ATTACHMENT_MAX_BYTES", gt=0)
     attachment_upload_expiry_seconds: int = Field(900, alias="ATTACHMENT_UPLOAD_EXPIRY_SECONDS", gt=0)
@@ -94,6 +102,16 @@ class Settings(BaseModel):
                                           description="from this receive of a notifier message on, staff email/SMS "
                                                       "deferred by quiet hours goes out anyway (the queue "
                                                       "dead-letters after 5 receives)")
+
+    # reports (functions/reports; docs/reports.md)
+    reports_bucket: str | None = Field(None, alias="REPORTS_BUCKET",
+                                       description="exports and report attachments too large to send inline")
+    report_inline_bytes: int = Field(5 * 1024 * 1024, alias="REPORT_INLINE_BYTES", gt=0,
+                                     description="an export (API answer, email attachments together) up to this "
+                                                 "size is sent inline; a larger one goes to the reports bucket "
+                                                 "behind a presigned link")
+    report_link_expiry_seconds: int = Field(7 * 24 * 3600, alias="REPORT_LINK_EXPIRY_SECONDS", ge=60,
+                                            le=7 * 24 * 3600, description="lifetime of a presigned export link")
 
     @property
     def mail_domain(self) -> str:

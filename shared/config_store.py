@@ -30,15 +30,16 @@ BUNDLED = Path(__file__).with_name
 def _models() -> dict[str, type[BaseModel]]:
     from shared.canned_responses import ResponsesConfig
     from shared.notification_config import NotificationConfig
+    from shared.report_config import ReportConfig
     from shared.routing_rules import RoutingConfig
     from shared.sla import SlaConfig
     from shared.workflow_config import WorkflowConfig
 
     return {"routing": RoutingConfig, "sla": SlaConfig, "workflow": WorkflowConfig, "responses": ResponsesConfig,
-            "notifications": NotificationConfig}
+            "notifications": NotificationConfig, "reports": ReportConfig}
 
 
-KINDS = ("routing", "sla", "workflow", "responses", "notifications")
+KINDS = ("routing", "sla", "workflow", "responses", "notifications", "reports")
 
 
 class StaleConfig(Exception):

@@ -51,6 +51,8 @@ POLICY: dict[str, Rule] = {
     "case.transfer": _rule("manager", own="agent lead"),  # an agent: only the cases assigned to them
     "triage.read": _rule("manager auditor", own="agent lead"),
     "queue.read": _rule(READERS, own="agent lead"),
+    # reports and root causes (a lead's report is scoped to their departments)
+    "report.read": _rule("manager auditor", own="lead"),
     # email held back by the intake
     "quarantine.read": _rule("lead manager admin auditor"),
     "quarantine.redrive": _rule("lead manager admin"),

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import json
+import random
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
@@ -27,6 +29,9 @@ DERIVED = ("due_shard", "due_key", "work_queue", "queue_key")
 # Case fields a save may clear (written once at intake, or kept by other writers, are not here).
 _CLEARABLE = None
 MONTHS_BACK_WITHOUT_SINCE = 36
+CONFLICT_ATTEMPTS = 4  # a transaction cancelled only by a conflict on a shared item is sent again
+# A staff list with filters (``list``): index items one Query page evaluates, and the bounds of one call
+LIST_FILTERED_PAGE, LIST_MAX_EVALUATED, LIST_MAX_QUERIES = 200, 2000, 48
 CONTACT_KINDS = ("email", "phone", "member_id")
 
 
@@ -93,11 +98,34 @@ def iso(at: datetime) -> str:
 
 
 class ComplaintRepository:
-    def __init__(self, dynamodb: Any, table: str, cipher: FieldCipher, hasher: LookupHasher):
+    def __init__(self, dynamodb: Any, table: str, cipher: FieldCipher, hasher: LookupHasher, *, stats: Any = None):
         self._db, self._table = dynamodb, table
         self._cipher, self._hasher = cipher, hasher
+        self._stats = stats  # shared.stats_store.StatsStore (default: one on the same table, made on first use)
         codec = ItemCodec()
         self._dump, self._load = codec.dump, codec.load
+
+    @property
+    def stats(self) -> Any:
+        """The report counters written with every creation and transition (:mod:`shared.stats_store`)."""
+        if self._stats is None:
+            from shared.stats_store import StatsStore
+
+            self._stats = StatsStore(self._db, self._table)
+        return self._stats
+
+    def _transact(self, ops: list[dict[str, Any]]) -> None:
+        """``TransactWriteItems``, tried again (briefly, with jitter) when DynamoDB cancelled it only for
+        a conflict with another transaction on a shared item (the report counters): nothing was
+        written, so the same operations, conditions and all, are simply sent again."""
+        for attempt in range(CONFLICT_ATTEMPTS):
+            try:
+                self._db.transact_write_items(TransactItems=ops)
+                return
+            except Exception as exc:
+                if attempt + 1 == CONFLICT_ATTEMPTS or not _conflict_only(exc):
+                    raise
+                time.sleep(random.uniform(0, 0.02 * 2 ** attempt))
 
     def contact_hashes(self, customer: Customer) -> dict[str, str]:
         return {
@@ -153,7 +181,10 @@ class ComplaintRepository:
         pending_event: str = "ComplaintReceived",
     ) -> None:
         """Write the case, its first timeline entries, its customer index and idempotency record in
-        one transaction, with the event it owes marked pending (the outbox)."""
+        one transaction, with the event it owes marked pending (the outbox) and the report counters."""
+        from shared.stats import increments
+
+        entries = list(entries)
         hashes = self.contact_hashes(complaint.customer) if complaint.customer else {}
         case = self._case_item(complaint, hashes)
         case["pending_event"] = pending_event
@@ -179,8 +210,9 @@ class ComplaintRepository:
         attachment_start = len(ops)
         attachment_ids = list(attachment_ids)
         ops.extend(self.attachment_ops(complaint.complaint_id, attachment_ids))
+        ops.extend(self.stats.ops(increments(None, complaint, entries)))  # unconditional: they never fail
         try:
-            self._db.transact_write_items(TransactItems=ops)
+            self._transact(ops)
         except Exception as exc:
             if error_code(exc) != "TransactionCanceledException":
                 raise
@@ -261,14 +293,30 @@ class ComplaintRepository:
         status: Status | None = None,
         channel: str | None = None,
         since: datetime | None = None,
+        until: datetime | None = None,
         limit: int = 25,
         cursor: str | None = None,
         departments: list[str] | None = None,
+        category: str | None = None,
+        priority: str | None = None,
+        assignee: str | None = None,
+        product: str | None = None,
+        batch: str | None = None,
+        text: str | None = None,
     ) -> Page:
-        """Newest first. By status (channel as a filter), by channel, or month by month; ``departments``
-        keeps the cases of those departments only (a filter on the same Query)."""
+        """Newest first. By status (channel as a filter), by channel, or month by month (from ``until``'s
+        month, else the current one); ``since``/``until`` bound the index's sort key. ``departments``,
+        ``category``, ``priority``, ``assignee``, ``product`` (SKU, else product name: the reports'
+        dimension value) and ``batch`` are filters on the same Query; ``text`` keeps the cases whose
+        title or description contains every word of it (case-insensitive), matched on the items the
+        Query returns. One call evaluates at most :data:`LIST_MAX_EVALUATED` index items (and
+        :data:`LIST_MAX_QUERIES` Query calls): a rare match may answer fewer than ``limit`` cases with
+        a cursor to read on."""
         state = _decode_cursor(cursor) if cursor else {}
         since_key = iso(since) if since else None
+        # received_key starts with the time as pydantic writes it (fractions only when there are some):
+        # "<second>~" sorts after every key of that second, so ``until`` counts to the whole second
+        until_key = until.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + "~" if until else None
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
         filters: list[str] = []
@@ -276,6 +324,20 @@ class ComplaintRepository:
             names["#dep"] = "department"
             values.update({f":dep{i}": {"S": d} for i, d in enumerate(departments or [""])})
             filters.append("#dep IN (" + ", ".join(f":dep{i}" for i in range(len(departments or [""]))) + ")")
+        for tag, attribute, value in (("cat", "category", category), ("pri", "priority", priority),
+                                      ("asg", "assignee", assignee)):
+            if value:
+                names[f"#{tag}"], values[f":{tag}"] = attribute, {"S": value}
+                filters.append(f"#{tag} = :{tag}")
+        if product or batch:
+            names["#prod"] = "product"
+        if product:
+            names.update({"#sku": "sku", "#pname": "name"})
+            values[":prod"] = {"S": product}
+            filters.append("(#prod.#sku = :prod OR (attribute_not_exists(#prod.#sku) AND #prod.#pname = :prod))")
+        if batch:
+            names["#batch"], values[":batch"] = "batch", {"S": batch}
+            filters.append("#prod.#batch = :batch")
         if status:
             index, pk_name, pk_value = BY_STATUS, "status", status.value
             if channel:
@@ -285,35 +347,59 @@ class ComplaintRepository:
             index, pk_name, pk_value = BY_CHANNEL, "channel", channel
         else:
             index, pk_name = BY_MONTH, "received_month"
-            month = state.get("month") or datetime.now(timezone.utc).strftime("%Y-%m")
+            month = state.get("month") or min(datetime.now(timezone.utc).strftime("%Y-%m"),
+                                              until_key[:7] if until_key else "9999-12")
             pk_value = "MONTH#" + month
         if state and state.get("index") != index:
             raise InvalidCursor("cursor belongs to another listing")
+        terms = text_terms(text)
+        # With filters a Query page reads more index items than it keeps: read wider pages, keep
+        # ``limit`` and continue after the last one kept.
+        page_size = LIST_FILTERED_PAGE if filters or terms else None
         found: list[dict[str, Any]] = []
         start_key = state.get("key")
         oldest_month = (since_key or _months_before(MONTHS_BACK_WITHOUT_SINCE))[:7]
+        evaluated = queries = 0
         while True:
             names["#pk"] = pk_name
             values[":pk"] = {"S": pk_value}
             key_cond = "#pk = :pk"
-            if since_key:
+            if since_key and until_key:
+                key_cond += " AND received_key BETWEEN :since AND :until"
+            elif since_key:
                 key_cond += " AND received_key >= :since"
+            elif until_key:
+                key_cond += " AND received_key <= :until"
+            if since_key:
                 values[":since"] = {"S": since_key}
+            if until_key:
+                values[":until"] = {"S": until_key}
             kwargs: dict[str, Any] = {
                 "TableName": self._table, "IndexName": index, "KeyConditionExpression": key_cond,
                 "ExpressionAttributeNames": names, "ExpressionAttributeValues": values,
-                "ScanIndexForward": False, "Limit": limit - len(found),
+                "ScanIndexForward": False, "Limit": max(limit - len(found), page_size or 0),
             }
             if filters:
                 kwargs["FilterExpression"] = " AND ".join(filters)
             if start_key:
                 kwargs["ExclusiveStartKey"] = start_key
             out = self._db.query(**kwargs)
-            found.extend(self._load(i) for i in out.get("Items", []))
+            queries += 1
+            evaluated += int(out.get("ScannedCount", 0))
+            items = [self._load(i) for i in out.get("Items", [])]
+            if terms:
+                items = [i for i in items if _contains_all(i, terms)]
             start_key = out.get("LastEvaluatedKey")
-            if len(found) >= limit or start_key:
-                if len(found) >= limit:
-                    break
+            if len(found) + len(items) > limit:  # a wide page: continue after the last case kept
+                found.extend(items[:limit - len(found)])
+                last = found[-1]
+                start_key = self._dump({"PK": last["PK"], "SK": last["SK"], pk_name: last[pk_name],
+                                        "received_key": last["received_key"]})
+                break
+            found.extend(items)
+            if len(found) >= limit or evaluated >= LIST_MAX_EVALUATED or queries >= LIST_MAX_QUERIES:
+                break
+            if start_key:
                 continue
             if index != BY_MONTH:
                 break
@@ -322,10 +408,11 @@ class ComplaintRepository:
                 break
             pk_value = "MONTH#" + previous
         month = pk_value[6:] if index == BY_MONTH else None
+        stopped_early = len(found) >= limit or evaluated >= LIST_MAX_EVALUATED or queries >= LIST_MAX_QUERIES
         next_cursor = None
         if start_key:
             next_cursor = _encode_cursor({"index": index, "key": start_key, "month": month})
-        elif month and len(found) >= limit and _previous_month(month) >= oldest_month:
+        elif month and stopped_early and _previous_month(month) >= oldest_month:
             next_cursor = _encode_cursor({"index": index, "key": None, "month": _previous_month(month)})
         return Page([self._complaint(i, with_contact=False) for i in found[:limit]], next_cursor)
 
@@ -423,27 +510,37 @@ class ComplaintRepository:
 
     # -- transitions ---------------------------------------------------------------------------
     def save(self, complaint: Complaint, entries: Iterable[TimelineEntry], *, expected_version: int,
-             also: Iterable[dict[str, Any]] = (), events: Iterable[CaseEvent] = ()) -> None:
+             also: Iterable[dict[str, Any]] = (), events: Iterable[CaseEvent] = (),
+             before: Complaint | None = None) -> None:
         """Write a changed case (its version already raised) with its new timeline entries,
         only if nobody changed it since ``expected_version`` was read. ``also`` adds raw
         transaction operations (e.g. the mail log's record of the message that caused the change)
         that succeed or fail with it; ``events`` are written as outbox items in the same transaction
         (publish them with :func:`shared.case_events.announce`; the outbox schedule publishes what
-        that misses)."""
-        self.save_many([(complaint, list(entries), expected_version)], also=also, events=events)
+        that misses). ``before``: the case as read, for the report counters (without it they read
+        what changed from the entries, :func:`shared.stats.previous`)."""
+        self.save_many([(complaint, list(entries), expected_version, before)], also=also, events=events)
 
-    def save_many(self, changes: list[tuple[Complaint, list[TimelineEntry], int]], *,
+    def save_many(self, changes: list[tuple[Any, ...]], *,
                   also: Iterable[dict[str, Any]] = (), events: Iterable[CaseEvent] = ()) -> None:
         """Several cases changed together (a merge, a split), all or none: each conditional on its
-        version. Raises :class:`StaleVersion` naming the first case that changed meanwhile."""
+        version. ``changes``: ``(case, entries, expected_version)``, or with the case as read as a
+        fourth element (the report counters' ``before``). The counters' ``ADD`` operations ride in
+        the same transaction. Raises :class:`StaleVersion` naming the first case that changed meanwhile."""
+        from shared.stats import increments, previous
+
         ops: list[dict[str, Any]] = []
-        for complaint, entries, expected_version in changes:
+        counted = []
+        for complaint, entries, expected_version, *read in changes:
             ops.extend(self._transition_ops(complaint, entries, expected_version))
+            before = read[0] if read and read[0] is not None else previous(complaint, entries)
+            counted += increments(before, complaint, entries)
         first_also = len(ops)
         ops.extend(also)
         ops.extend(self.event_ops(events))
+        ops.extend(self.stats.ops(counted))  # last, unconditional: the indexes above stay as they were
         try:
-            self._db.transact_write_items(TransactItems=ops)
+            self._transact(ops)
         except Exception as exc:
             if error_code(exc) != "TransactionCanceledException":
                 raise
@@ -595,6 +692,14 @@ class ComplaintRepository:
         return sorted(found[:limit], key=lambda c: c.plan.proposed_at if c.plan else c.updated_at)
 
 
+def _conflict_only(exc: BaseException) -> bool:
+    """A cancelled transaction whose only failures are conflicts with other transactions."""
+    if error_code(exc) != "TransactionCanceledException":
+        return False
+    codes = [r.get("Code") for r in getattr(exc, "response", {}).get("CancellationReasons") or []]
+    return "TransactionConflict" in codes and all(c in (None, "None", "TransactionConflict") for c in codes)
+
+
 def clearable_fields() -> tuple[str, ...]:
     """Case attributes a save removes when the model no longer has them (None)."""
     global _CLEARABLE
@@ -633,6 +738,21 @@ def index_attributes(c: Complaint) -> dict[str, Any]:
 def attachment_of(upload: AttachmentUpload, size: int) -> Attachment:
     return Attachment(attachment_id=upload.attachment_id, filename=upload.filename,
                       content_type=upload.content_type, size=size, key=upload.key)
+
+
+def text_terms(text: str | None) -> list[str]:
+    """The words a text search looks for: case-folded, NFKC-normalised (full-width letters and digits
+    as typed on a Chinese keyboard match their ASCII forms); Chinese has no spaces, so a phrase is one term."""
+    import unicodedata
+
+    return unicodedata.normalize("NFKC", text or "").casefold().split()
+
+
+def _contains_all(item: dict[str, Any], terms: list[str]) -> bool:
+    import unicodedata
+
+    haystack = unicodedata.normalize("NFKC", f"{item.get('title') or ''}\n{item.get('description') or ''}").casefold()
+    return all(term in haystack for term in terms)
 
 
 def _encode_cursor(state: dict[str, Any]) -> str:

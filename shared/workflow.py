@@ -606,7 +606,7 @@ def save(changes: list[Change], *, repository: Any, directory: Any, board: Any, 
         also += ledger.put_ops(lines)
         events += change.events
     load = [op for change in changes for op in load_ops(change.before, change.case, directory)]
-    cases = [(change.case, change.entries, change.before.version) for change in changes]
+    cases = [(change.case, change.entries, change.before.version, change.before) for change in changes]
     try:
         repository.save_many(cases, also=[*also, *load], events=events)
     except ConditionFailed as exc:

@@ -308,3 +308,32 @@ def test_notifier_consumes_its_queue_and_may_send_email_and_sms(built):
     assert notifier["Role"] == {"Fn::GetAtt": ["NotifyCustomerRole", "Arn"]}
     [statement] = sms["PolicyDocument"]["Statement"]
     assert statement["Action"] == "sns:Publish" and "aws:RequestedRegion" in statement["Condition"]["StringEquals"]
+
+
+def test_the_reports_layer_goes_to_the_scheduled_reports_function_only(built):
+    """matplotlib and friends ship in a layer attached to the function that draws charts, so the
+    other functions' packages and cold starts do not carry them."""
+    resources = built.template()["Resources"]
+    layer = resources["ReportsLayer"]
+    assert layer["Type"] == "AWS::Serverless::LayerVersion"
+    assert layer["Properties"]["ContentUri"] == "./reports-layer.zip"
+    assert (built.out_dir / "reports-layer.zip").is_file()
+    with zipfile.ZipFile(built.out_dir / "reports-layer.zip") as zf:
+        assert all(n.startswith("python/") for n in zf.namelist())
+    having = {n for n, f in _functions(built.template()).items() if f["Properties"].get("Layers")}
+    assert having == {"SendScheduledReports"}
+    assert resources["SendScheduledReports"]["Properties"]["Layers"] == [{"Ref": "ReportsLayer"}]
+
+
+def test_the_reports_extra_is_what_the_layer_installs():
+    import tomllib
+
+    extras = tomllib.loads((package.ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+        "optional-dependencies"]
+    pinned = package.extra_requirements("reports")
+    assert [p.split("==")[0].lower() for p in pinned] == [
+        s.split(">")[0].split("=")[0].split("[")[0].strip().lower() for s in extras["reports"]]
+    runtime = {r.split(">")[0].split("=")[0].split("[")[0].strip().lower()
+               for r in tomllib.loads((package.ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+                   "dependencies"]}
+    assert "matplotlib" not in runtime  # never in every function's package

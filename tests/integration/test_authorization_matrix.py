@@ -62,6 +62,10 @@ EXPECTED: dict[str, tuple[set[str], set[str]]] = {
     "canned responses": (set(), EVERYONE),
     "own notification preferences": (set(), EVERYONE),
     "set own notification preferences": (set(), EVERYONE),
+    # reports and root causes (issue 7): a lead sees the alerts of their departments' cases
+    "root-cause alerts": ({L}, {M, AU}),
+    "department report": ({L}, {M, AU}),  # a lead: their departments' figures only
+    "report export": ({L}, {M, AU}),
 }
 
 
@@ -110,6 +114,9 @@ def requests_for(number: str) -> dict[str, tuple[str, str, dict | None]]:
         "canned responses": ("GET", "/staff/responses", None),
         "own notification preferences": ("GET", "/staff/me/preferences", None),
         "set own notification preferences": ("PUT", "/staff/me/preferences", {"quiet_hours": "not hours"}),
+        "root-cause alerts": ("GET", f"/staff/reports/alerts?department={OWN}", None),
+        "department report": ("GET", f"/staff/reports?department={OWN}&period=not-a-period", None),
+        "report export": ("GET", f"/staff/reports/export?department={OWN}&format=pdf", None),
     }
 
 
