@@ -231,3 +231,37 @@ def boto3_clients(region: str = "us-east-1") -> Callable[[str], Any]:
 
     session = boto3.session.Session(region_name=region)
     return lambda service: session.client(service, region_name=region)
+
+
+# moto's DynamoDB backend is not thread-safe: a transaction deep-copies the table to roll back, and a
+# write from another thread meanwhile fails it ("dictionary changed size during iteration"), or lands
+# between its condition checks and its writes. DynamoDB's transactions are atomic and isolated; one
+# lock around the backend's calls makes moto behave so under the threaded server.
+DYNAMODB_BACKEND_CALLS = ("get_item", "put_item", "update_item", "delete_item", "query", "scan",
+                          "batch_get_item", "transact_write_items", "transact_get_items")
+
+
+def serialize_dynamodb(setattr_: Any = setattr) -> None:
+    """Serialize moto's DynamoDB backend calls (``setattr_``: e.g. pytest's ``monkeypatch.setattr``,
+    so a test undoes it). Idempotent."""
+    import functools
+    import threading
+
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()  # re-entrant: a transaction calls the backend's own get/put/update
+    for name in DYNAMODB_BACKEND_CALLS:
+        original = getattr(DynamoDBBackend, name, None)
+        if original is None or getattr(original, "_serialized", False):
+            continue
+
+        def wrap(original: Any) -> Any:
+            @functools.wraps(original)
+            def call_alone(self: Any, *args: Any, **kwargs: Any) -> Any:
+                with lock:
+                    return original(self, *args, **kwargs)
+
+            call_alone._serialized = True  # type: ignore[attr-defined]
+            return call_alone
+
+        setattr_(DynamoDBBackend, name, wrap(original))

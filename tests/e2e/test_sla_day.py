@@ -598,8 +598,11 @@ def test_a_simulated_day_raises_every_warning_and_escalation_once_on_time_to_the
     def key(complaint: str, kind: str, clock: str | None, share: float | None, level: int | None):
         return (complaint, kind, clock, share if kind == "sla_warning" else None, level)
 
+    # the SLA's alerts; the hourly root-cause job may also see the day's burst of one product as a spike
+    # (its alerts are checked in tests/integration/test_root_cause_alerts.py)
+    sla_raised = [(m, d) for m, d in day.raised if d["kind"] not in ("spike", "concentration")]
     raised = Counter(key(key_of[d["complaint_id"]], d["kind"], d.get("clock"), d.get("share"), d.get("level"))
-                     for _, d in day.raised)
+                     for _, d in sla_raised)
     repeated = {k: n for k, n in raised.items() if n > 1}
     assert not repeated, f"raised more than once: {repeated}"
     wanted = {key(e.complaint, e.kind, e.clock, e.share, e.level): e for e in expected}
@@ -608,7 +611,7 @@ def test_a_simulated_day_raises_every_warning_and_escalation_once_on_time_to_the
     unexpected = sorted(set(raised) - set(wanted))
     assert not missing and not unexpected, f"missing: {missing}\nunexpected: {unexpected}"
 
-    for minute, detail in day.raised:
+    for minute, detail in sla_raised:
         e = wanted[key(key_of[detail["complaint_id"]], detail["kind"], detail.get("clock"), detail.get("share"),
                        detail.get("level"))]
         what = f"{e.complaint} {e.kind} {e.clock} {e.share or e.level}"
@@ -628,7 +631,7 @@ def test_a_simulated_day_raises_every_warning_and_escalation_once_on_time_to_the
 
     # each recipient's inbox holds exactly their alerts (the notifier delivered each once)
     per_recipient: dict[str, set[str]] = defaultdict(set)
-    for _, detail in day.raised:
+    for _, detail in sla_raised:
         for r in detail["recipients"]:
             per_recipient[r].add(detail["alert_id"])
     everyone = {staff_id(n) for d, s in DEPARTMENTS.items()
@@ -636,7 +639,8 @@ def test_a_simulated_day_raises_every_warning_and_escalation_once_on_time_to_the
     assert set(per_recipient) <= everyone
     for person in sorted(everyone):
         # SLA alerts only: the workflow's items (new assignments) come from CaseEvents
-        items = [i for i in inbox(day, person) if i.get("source") != "workflow"]
+        items = [i for i in inbox(day, person)
+                 if i.get("source") != "workflow" and i.get("kind") not in ("spike", "concentration")]
         assert sorted(i["alert_id"] for i in items) == sorted(per_recipient.get(person, set())), person
 
     # nothing left behind: no message in flight or dead-lettered; every sweep ran, without errors

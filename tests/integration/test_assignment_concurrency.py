@@ -13,7 +13,6 @@ moto's DynamoDB backend calls. It changes nothing of ours: the conditions still 
 """
 from __future__ import annotations
 
-import functools
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -26,26 +25,12 @@ from tests.integration.test_routing import (  # noqa: F401 - fixtures
     load, submit, token, view)
 
 
-BACKEND_CALLS = ("get_item", "put_item", "update_item", "delete_item", "query", "scan", "transact_write_items")
-
-
 @pytest.fixture
 def atomic_transactions(monkeypatch):
     """Serialize moto's DynamoDB backend calls, as DynamoDB's transactions are atomic and isolated."""
-    from moto.dynamodb.models import DynamoDBBackend
+    from infra.moto_stack import serialize_dynamodb
 
-    lock = threading.RLock()  # re-entrant: a transaction calls the backend's own get/put/update
-
-    def serialized(original):
-        @functools.wraps(original)
-        def call_alone(self, *args, **kwargs):
-            with lock:
-                return original(self, *args, **kwargs)
-
-        return call_alone
-
-    for name in BACKEND_CALLS:
-        monkeypatch.setattr(DynamoDBBackend, name, serialized(getattr(DynamoDBBackend, name)))
+    serialize_dynamodb(monkeypatch.setattr)
 
 
 def deliver_concurrently(events: list[dict], threads: int) -> list[dict]:
