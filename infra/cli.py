@@ -26,7 +26,16 @@ def _run(args: argparse.Namespace) -> int:
     if args.stage:
         options.stage = args.stage
     options.demo_staff = not args.no_demo_staff
-    return run(options)
+    code = run(options)
+    # the stack is stopped: exit without waiting for a library thread a handler left behind (named in
+    # the log by run()), so Ctrl-C always ends `complaints run`
+    import logging
+    import os
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:

@@ -282,4 +282,11 @@ def run(options: StackOptions) -> int:
         log.info("stopping")
         stack.stop()
     log.info("stopped")
+    # Everything the stack started is stopped. A handler the pump was running may still sit in a
+    # thread of a library it called (seen: the process not exiting after an orderly stop once the
+    # report jobs ran); name such threads: `complaints run` leaves without waiting for them.
+    left = [t.name for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive()
+            and not t.daemon]
+    if left:
+        log.warning("threads still running after the stop, not waited for: %s", ", ".join(left))
     return 0
