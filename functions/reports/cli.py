@@ -24,7 +24,7 @@ def run(period_text: str | None, fmt: str, out: str, *, department: str | None =
     try:
         period = parse_period(period_text, now().date())
     except PeriodError as exc:
-        print(f"report: {exc}", file=sys.stderr)
+        sys.stderr.write(f"report: {exc}\n")
         return 2
     scope = Scope(departments=[department]) if department else Scope()
     if fmt == "cfpb":
@@ -50,8 +50,8 @@ def run(period_text: str | None, fmt: str, out: str, *, department: str | None =
                    f"(previous period {report.previous.first}..{report.previous.last})")
     write(out, data)
     where = "standard output" if out == "-" else out
-    print(f"report: {period.label} ({department or 'all departments'}), {fmt}: {summary}; written to {where}",
-          file=sys.stderr)
+    sys.stderr.write(f"report: {period.label} ({department or 'all departments'}), {fmt}: {summary}; "
+                     f"written to {where}\n")
     return 0
 
 
