@@ -101,3 +101,17 @@ def endpoint(func: Callable[..., Response]) -> Callable[..., Response]:
             log.remove_keys(["complaint_id", "staff_role"])
 
     return wrapper
+
+
+def web_assets(web_dir: Any, types: dict[str, str]) -> dict[str, tuple[str, str, str]]:
+    """name -> (text, content type, etag) for every servable file in ``web_dir`` whose suffix is in
+    ``types`` (the allow-list of a room's static files; the pages link them with ``?v=<etag>``)."""
+    import hashlib
+
+    found: dict[str, tuple[str, str, str]] = {}
+    for path in sorted(web_dir.iterdir()):
+        content_type = types.get(path.suffix)
+        if content_type and path.is_file() and not path.name.startswith("."):
+            data = path.read_bytes()
+            found[path.name] = (data.decode("utf-8"), content_type, hashlib.sha256(data).hexdigest()[:16])
+    return found

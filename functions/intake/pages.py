@@ -15,7 +15,6 @@ checkout and from inside the Lambda zip alike.
 """
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 import os
@@ -49,13 +48,9 @@ _SAFE_BASE = re.compile(r"^(/[A-Za-z0-9._~\-]+)*$")
 @lru_cache(maxsize=1)
 def _assets() -> dict[str, tuple[str, str, str]]:
     """name -> (text, content type, etag) for every servable file in ``web/`` (the allow-list)."""
-    found: dict[str, tuple[str, str, str]] = {}
-    for path in sorted(WEB_DIR.iterdir()):
-        content_type = ASSET_TYPES.get(path.suffix)
-        if content_type and path.is_file() and not path.name.startswith("."):
-            data = path.read_bytes()
-            found[path.name] = (data.decode("utf-8"), content_type, hashlib.sha256(data).hexdigest()[:16])
-    return found
+    from shared.http import web_assets
+
+    return web_assets(WEB_DIR, ASSET_TYPES)
 
 
 @lru_cache(maxsize=None)
