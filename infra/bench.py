@@ -19,7 +19,9 @@ Further sections: the email corpus, duplicate detection, the SLA sweep's cost at
 open cases with 50 due (``infra/sweep_bench.py``: it must not grow with the open cases; skip with
 ``--without-sweep``), assignment fairness over 10,000 simulated cases (``infra/fairness_bench.py``),
 spike detection on simulated daily series (``infra/spike_bench.py``: detection delay and false alarms
-per 30 days, also written to ``var/bench/spikes.json``), a month's report with 10,000 and 200,000
+per 30 days, also written to ``var/bench/spikes.json``), clusters of similar texts on real complaints
+(``infra/text_cluster_bench.py``: false alarms per 30 days, planted problems found;
+``var/bench/text_clusters.json``), a month's report with 10,000 and 200,000
 complaints in the store (``infra/report_bench.py``: items read and time must not grow with the
 complaints; ``var/bench/report.json``; skip with ``--without-report``), and the classifier's
 cross-validation (skip with ``--without-classifier``).
@@ -280,6 +282,13 @@ def main(argv: list[str] | None = None) -> int:
     SPIKES_OUT.parent.mkdir(parents=True, exist_ok=True)
     SPIKES_OUT.write_text(json.dumps(spikes, indent=2) + "\n", encoding="utf-8")
     for line in spike_summary(spikes):
+        print(line)
+
+    from infra.text_cluster_bench import OUT as TEXT_OUT, run as text_cluster_figures, summary as text_summary
+
+    texts = results["text_clusters"] = text_cluster_figures()  # real complaints: false alarms, planted found
+    TEXT_OUT.write_text(json.dumps(texts, indent=2) + "\n", encoding="utf-8")
+    for line in text_summary(texts):
         print(line)
 
     if args.with_report:  # a month's report with 10,000 vs 200,000 complaints: about 4 minutes

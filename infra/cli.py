@@ -199,6 +199,32 @@ def _stats_rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stats_rollup(args: argparse.Namespace) -> int:
+    import json
+    import re
+    from datetime import date
+
+    from functions.router.corrections import use_local_stack_if_running
+    from infra import devkeys
+
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", args.month):
+        print("stats rollup: --month must be YYYY-MM", file=sys.stderr)
+        return 2
+    try:
+        through = date.fromisoformat(args.through) if args.through else None
+    except ValueError:
+        print("stats rollup: --through must be a date (YYYY-MM-DD)", file=sys.stderr)
+        return 2
+    if through is not None and through.strftime("%Y-%m") != args.month:
+        print(f"stats rollup: --through {through} is not in {args.month}", file=sys.stderr)
+        return 2
+    use_local_stack_if_running(devkeys.var_dir())
+    from shared.stats_store import stats_store
+
+    print(json.dumps(stats_store().roll_up(args.month, through).__dict__))
+    return 0
+
+
 def _add_stats(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("stats", help="the report counters (offline maintenance)",
                        description="Maintenance of the report counters (docs/reports.md, \"Counters\").")
@@ -219,6 +245,15 @@ def _add_stats(sub: argparse._SubParsersAction) -> None:
                         "received earlier and changed in the period is not seen")
     q.add_argument("--open", action="store_true", help="also rebuild the open-backlog gauge (STATS#OPEN)")
     q.set_defaults(func=_stats_rebuild)
+    q = stats.add_parser("rollup", help="sum a month's days into its roll-up now",
+                         description="Sum the counters of --month's days (to --through, default its last day) "
+                                     "into the month's roll-up, which month reports read instead of the days. "
+                                     "The hourly reports job keeps them (this month through yesterday, last "
+                                     "month complete); run it by hand after changing counters another way. "
+                                     "Prints one JSON line.")
+    q.add_argument("--month", required=True, metavar="YYYY-MM")
+    q.add_argument("--through", metavar="DAY", help="the last day to include, YYYY-MM-DD (default: the month's last)")
+    q.set_defaults(func=_stats_rollup)
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -180,23 +180,44 @@ def measure(complaints: int, runs: int = RUNS, company: dict[str, int] | None = 
 
 
 class PartitionClient:
-    """A DynamoDB client's ``query`` for ``PK = :pk`` over items held in memory by partition (the raw
-    DynamoDB JSON moto stored), answering as DynamoDB does: the partition's items in key order, pages
-    of at most 1 MB. The report's time is measured against it (see the module docstring)."""
+    """A DynamoDB client over items held in memory by partition (the raw DynamoDB JSON moto stored):
+    ``query`` for ``PK = :pk`` answered as DynamoDB does (the partition's items in key order, pages of
+    at most 1 MB), and the ``get_item`` / ``put_item`` / ``batch_write_item`` a month roll-up needs. The
+    report's time is measured against it (see the module docstring)."""
 
     PAGE_BYTES = 1024 * 1024
 
     def __init__(self, partitions: dict[str, list[dict[str, Any]]]):
-        self._partitions = {pk: sorted(items, key=lambda i: i["SK"]["S"]) for pk, items in partitions.items()}
-        self._sizes = {pk: [len(json.dumps(i)) for i in items] for pk, items in self._partitions.items()}
+        self._partitions: dict[str, dict[str, dict[str, Any]]] = {
+            pk: {i["SK"]["S"]: i for i in items} for pk, items in partitions.items()}
+        self._sorted: dict[str, tuple[list[dict[str, Any]], list[int]]] = {}
         self.served = Counter()  # items, attributes and bytes answered
 
     def reset(self) -> None:
         self.served = Counter()
 
+    def partitions(self, prefix: str) -> dict[str, list[dict[str, Any]]]:
+        return {pk: list(items.values()) for pk, items in self._partitions.items() if pk.startswith(prefix)}
+
+    def _items(self, pk: str) -> tuple[list[dict[str, Any]], list[int]]:
+        if pk not in self._sorted:
+            items = sorted(self._partitions.get(pk, {}).values(), key=lambda i: i["SK"]["S"])
+            self._sorted[pk] = (items, [len(json.dumps(i)) for i in items])
+        return self._sorted[pk]
+
+    def _put(self, item: dict[str, Any]) -> None:
+        pk = item["PK"]["S"]
+        self._partitions.setdefault(pk, {})[item["SK"]["S"]] = item
+        self._sorted.pop(pk, None)
+
+    def _delete(self, key: dict[str, Any]) -> None:
+        pk = key["PK"]["S"]
+        self._partitions.get(pk, {}).pop(key["SK"]["S"], None)
+        self._sorted.pop(pk, None)
+
     def query(self, **kwargs: Any) -> dict[str, Any]:
         pk = kwargs["ExpressionAttributeValues"][":pk"]["S"]
-        items, sizes = self._partitions.get(pk, []), self._sizes.get(pk, [])
+        items, sizes = self._items(pk)
         start = 0
         if kwargs.get("ExclusiveStartKey"):
             last = kwargs["ExclusiveStartKey"]["SK"]["S"]
@@ -210,6 +231,27 @@ class PartitionClient:
         if end < len(items):
             out["LastEvaluatedKey"] = {"PK": items[end - 1]["PK"], "SK": items[end - 1]["SK"]}
         return out
+
+    def get_item(self, **kwargs: Any) -> dict[str, Any]:
+        key = kwargs["Key"]
+        item = self._partitions.get(key["PK"]["S"], {}).get(key["SK"]["S"])
+        if item is None:
+            return {}
+        self.served.update(items=1, bytes=len(json.dumps(item)), attributes=len(item))
+        return {"Item": item}
+
+    def put_item(self, **kwargs: Any) -> dict[str, Any]:
+        self._put(kwargs["Item"])
+        return {}
+
+    def batch_write_item(self, **kwargs: Any) -> dict[str, Any]:
+        for requests in kwargs["RequestItems"].values():
+            for request in requests:
+                if "PutRequest" in request:
+                    self._put(request["PutRequest"]["Item"])
+                else:
+                    self._delete(request["DeleteRequest"]["Key"])
+        return {"UnprocessedItems": {}}
 
 
 def _raw_partitions(table: Any, prefix: str = "STATS#") -> dict[str, list[dict[str, Any]]]:
@@ -248,6 +290,19 @@ def _measure(complaints: int, runs: int, company: dict[str, int]) -> dict[str, A
         _write(table, october, [])
         setup = time.perf_counter() - started
 
+        # the month roll-ups the hourly job keeps, summed from the same days in memory (moto would take
+        # minutes to serve the days) and written into moto's table beside them
+        memory = PartitionClient(_raw_partitions(table))
+        t0 = time.perf_counter()
+        rollup_items_read = 0
+        for month in ("2026-10", "2026-11"):
+            rollup_items_read += StatsStore(memory, env["TABLE_NAME"]).roll_up(month).items_read
+        rollup_seconds = time.perf_counter() - t0
+        for items in memory.partitions("STATS#ROLLUP#").values():
+            for item in items:
+                table.put_item(dict(item))
+        days_partitions = memory.partitions("STATS#")
+
         # 1. through moto: the real Query path, its calls and the items it returns
         from shared.aws import client
         from shared.stats_store import stats_store
@@ -264,41 +319,60 @@ def _measure(complaints: int, runs: int, company: dict[str, int]) -> dict[str, A
             through_moto = ReportService(stats_store()).report(period)
             moto_seconds = time.perf_counter() - t0
         dynamodb.meta.events.unregister("before-call.dynamodb.*", count)
-        partitions = _raw_partitions(table)
         store.reset()
     in_store = {"cases_in_store": len(nov_cases), "counter_items_in_store": len(nov_items) + len(october),
                 "dimension_values": len({sk.rsplit("#", 1)[0] for (_, sk) in nov_items})}
     # what the setup left in memory (the cases, moto's table) would slow the garbage collector in the
     # timed part, growing with the complaints: a Lambda holds none of it
-    del table, nov_items, nov_cases, october
+    del table, nov_items, nov_cases, october, memory
     gc.collect()
 
     # 2. the report's own time: the same items served from memory
-    memory = PartitionClient(partitions)
+    memory = PartitionClient(days_partitions)
     stats = StatsStore(memory, "bench")
     service = ReportService(stats)
     report = service.report(period)  # warm-up
     if report.as_json() != through_moto.as_json():
         raise RuntimeError("the in-memory answer differs from moto's: the timing would not be of the same report")
+    memory.reset()
+    service.report(period)
     served = dict(memory.served)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        report = service.report(period)
-        times.append(time.perf_counter() - t0)
-    current = stats.read(period.first, period.last)
-    previous = stats.read(period.previous().first, period.previous().last)
-    t0 = time.perf_counter()
-    for _ in range(runs):
-        build_report(current, period, previous)
-    build_seconds = (time.perf_counter() - t0) / runs
+    times = _timed(lambda: service.report(period), runs)
+
+    # 3. the same report from the days alone (no roll-up): what the roll-ups save
+    previous_period = period.previous()
+
+    def from_days() -> Any:
+        return build_report(stats.read(period.first, period.last), period,
+                            stats.read(previous_period.first, previous_period.last), previous=previous_period)
+
+    memory.reset()
+    days_report = from_days()
+    days_served = dict(memory.served)
+    if {k: v for k, v in days_report.as_json().items() if k != "items_read"} != \
+            {k: v for k, v in report.as_json().items() if k != "items_read"}:
+        raise RuntimeError("the report from the days differs from the report from the roll-ups")
+    days_times = _timed(from_days, runs)
     return {"complaints_per_month": complaints, **in_store,
             "items_read": through_moto.items_read, "attributes_read": served["attributes"],
             "kib_read": round(served["bytes"] / 1024), "dynamodb_calls_per_report": sum(calls.values()),
             "calls_by_operation": dict(calls), "scans": calls.get("Scan", 0),
             "report_seconds": round(min(times), 4), "report_seconds_runs": [round(t, 4) for t in times],
-            "build_report_seconds": round(build_seconds, 4), "moto_report_seconds": round(moto_seconds, 2),
+            "moto_report_seconds": round(moto_seconds, 2),
+            "without_rollups": {"items_read": days_served["items"], "attributes_read": days_served["attributes"],
+                                "kib_read": round(days_served["bytes"] / 1024),
+                                "report_seconds": round(min(days_times), 4)},
+            "rollup": {"months": 2, "items_read": rollup_items_read, "seconds": round(rollup_seconds, 2)},
             "received": report.totals["received"].value, "setup_seconds": round(setup, 1)}
+
+
+def _timed(work: Any, runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - t0)
+    return times
 
 
 def run(sizes: tuple[int, ...] = SIZES, runs: int = RUNS, out: Path | None = RESULTS,
@@ -317,10 +391,12 @@ def run(sizes: tuple[int, ...] = SIZES, runs: int = RUNS, out: Path | None = RES
 
 
 def summary_lines(result: dict[str, Any]) -> list[str]:
-    lines = [f"report:     {r['complaints_per_month']:,} complaints/month: {r['items_read']:,} counter items read "
+    lines = [f"report:     {r['complaints_per_month']:,} complaints/month: {r['items_read']:,} items read "
              f"({r['dimension_values']} dimension values; {r['attributes_read']:,} attributes, {r['kib_read']:,} KiB), "
-             f"{r['dynamodb_calls_per_report']} DynamoDB calls, "
-             f"{r['scans']} Scan, {r['report_seconds'] * 1000:.0f} ms (build_report {r['build_report_seconds'] * 1000:.0f} ms)"
+             f"{r['dynamodb_calls_per_report']} DynamoDB calls, {r['scans']} Scan, "
+             f"{r['report_seconds'] * 1000:.1f} ms; from the days without roll-ups: "
+             f"{r['without_rollups']['items_read']:,} items, {r['without_rollups']['report_seconds'] * 1000:.0f} ms; "
+             f"the nightly roll-up of 2 months: {r['rollup']['items_read']:,} items, {r['rollup']['seconds']} s"
              for r in result["sizes"]]
     lines.append(f"            x{result['complaints_ratio']:g} complaints: items read x{result['items_read_ratio']}, "
                  f"attributes read x{result['attributes_read_ratio']}, time x{result['time_ratio']}")

@@ -34,12 +34,13 @@ from pydantic import BaseModel
 from shared.aws import error_code
 
 ALERT_PREFIX, SERIES_PREFIX = "RCALERT#", "RCSERIES#"
-KINDS = ("spike", "concentration")
+KINDS = ("spike", "concentration", "similar_texts")
 MAX_CASES, MAX_SAMPLES, SAMPLE_CHARS = 10, 3, 200
 MAX_MATCHED = 50  # cases read per episode at most (departments, clusters, samples are taken from them)
 MAX_PAGES = 10  # index pages read per episode at most
 MAX_MONTHS = 24  # months a listing walks back at most
-_SK = re.compile(r"^\d{4}-\d\d-\d\d#(spike|concentration):.+$", re.S)
+MAX_MEMBERS = 200  # cases of a text cluster kept with its alert
+_SK = re.compile(r"^\d{4}-\d\d-\d\d#(spike|concentration|similar_texts):.+$", re.S)
 
 
 class InvalidAlertCursor(ValueError):
@@ -68,11 +69,14 @@ class Evidence(BaseModel):
     samples: list[TextSample] = []  # at most MAX_SAMPLES: the texts most like the others
     clusters: list[dict[str, Any]] = []  # the router's clusters among the cases: {"cluster_id", "cases"}
     text_similarity: float | None = None  # mean pairwise cosine (TF-IDF) of the cases' texts: same problem?
+    # similar_texts: every case of the cluster (at most MAX_MEMBERS) and how many customers wrote them
+    members: list[str] = []
+    customers: int | None = None
 
 
 class RootCauseAlert(BaseModel):
     alert_id: str
-    kind: str  # spike | concentration
+    kind: str  # spike | concentration | similar_texts
     dimension: str
     value: str
     first_day: str
@@ -279,6 +283,7 @@ def _months_back(until: date, count: int) -> str:
 
 # -- the cases behind an episode ----------------------------------------------------------------------
 _FIELDS = ("complaint_id", "received_at", "department", "category", "cluster_id", "title", "description")
+_RECENT_FIELDS = _FIELDS + ("contact_hashes", "repeat_of", "product")
 # the case attribute each dimension's value is compared with (ByMonth items carry the whole case)
 _FILTERS = {
     "product": "(#p.#sku = :v OR (attribute_not_exists(#p.#sku) AND #p.#name = :v))",
@@ -333,6 +338,36 @@ class EpisodeCases:
                 kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
             month = _next_month(month)
         return found[:MAX_MATCHED]
+
+
+    def recent(self, since: str, until: str, limit: int) -> list[dict[str, Any]]:
+        """The cases received from ``since`` to ``until`` (ISO times), newest first, at most ``limit``:
+        the ``ByMonth`` index, month by month back from ``until``'s, pages of 200 (the text clusters'
+        window: :mod:`shared.text_clusters`)."""
+        names = {f"#a{i}": f for i, f in enumerate(_RECENT_FIELDS)}
+        names.update({"#m": "received_month", "#k": "received_key"})
+        found: list[dict[str, Any]] = []
+        month = until[:7]
+        while month >= since[:7] and len(found) < limit:
+            kwargs: dict[str, Any] = {
+                "TableName": self._table, "IndexName": "ByMonth",
+                "KeyConditionExpression": "#m = :m AND #k BETWEEN :lo AND :hi",
+                "ProjectionExpression": ", ".join(f"#a{i}" for i in range(len(_RECENT_FIELDS))),
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": {":m": {"S": f"MONTH#{month}"}, ":lo": {"S": since},
+                                              ":hi": {"S": until + "#~"}},
+                "ScanIndexForward": False, "Limit": min(200, limit - len(found)),
+            }
+            while len(found) < limit:
+                out = self._db.query(**kwargs)
+                self.pages_read += 1
+                found.extend(self._load(i) for i in out.get("Items", []))
+                if "LastEvaluatedKey" not in out:
+                    break
+                kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+                kwargs["Limit"] = min(200, limit - len(found))
+            month = _previous_month(month)
+        return found[:limit]
 
 
 def _next_month(month: str) -> str:

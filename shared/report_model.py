@@ -1,8 +1,10 @@
 """The report: every figure of a period, computed from the daily counters (pure Python, no AWS calls).
 
-Input: what ``shared.stats_store.StatsStore.read(first_day, last_day)`` returns for the period and for
-the previous one - ``{day: {(dimension, value): {measure: number}}}``, shards already summed. A month's
-report therefore reads days x dimension values items, whatever the number of complaints.
+Input: what ``shared.stats_store.StatsStore.read_period(first_day, last_day)`` returns for the period and
+for the previous one - ``{day: {(dimension, value): {measure: number}}}``, shards already summed, where a
+month's roll-up stands for its days as one entry (keyed by its first day, with the days' own figures for
+the daily rows in ``series``). A month's report therefore reads dimension values items (plus the days
+since the last roll-up), whatever the number of complaints.
 
 :func:`build_report` gives a :class:`Report`; ``Report.as_json()`` is the body of ``GET /staff/reports``
 (docs/reports.md), and the HTML email, the CSV and the XLSX files are rendered from the same object.
@@ -266,9 +268,13 @@ def build_report(counters: Counters, period: Period, previous_counters: Counters
             rows.append({"value": value, **row})
         by[dimension] = sorted(rows, key=lambda r: (-(r["received"] or 0), r["value"]))
 
+    series, spanned = _series(counters)
     daily = []
     for day in period.days():
-        cell = _sum({day: current_days.get(day, {})}, keys)
+        if day in spanned:  # inside a month roll-up: the day's own figures are its series
+            cell = _sum({day: series.get(day, {})}, keys)
+        else:
+            cell = _sum({day: current_days.get(day, {})}, keys)
         daily.append(DayRow(day=day, received=_int(cell.get("received")), resolved=_int(cell.get("resolved")),
                             closed=_int(cell.get("closed"))))
     return Report(period=period, previous=previous, scope=scope, totals=totals, by=by, daily=daily,
@@ -343,6 +349,18 @@ def _by_day(counters: Counters, period: Period) -> dict[date, Mapping[tuple[str,
         if period.first <= d <= period.last:
             out[d] = items
     return out
+
+
+def _series(counters: Counters) -> tuple[dict[date, Mapping[tuple[str, str], Mapping[str, Any]]], set[date]]:
+    """The daily figures of the days a roll-up stands for (``StatsStore.read_period``), and those days."""
+    series = {_day(d): cells for d, cells in (getattr(counters, "series", None) or {}).items()}
+    spanned: set[date] = set()
+    for first, last in getattr(counters, "spans", None) or []:
+        day, end = _day(first), _day(last)
+        while day <= end:
+            spanned.add(day)
+            day += timedelta(days=1)
+    return series, spanned
 
 
 def _scope_keys(scope: Scope) -> list[tuple[str, str]]:

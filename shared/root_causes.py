@@ -48,6 +48,18 @@ class SpikeSettings(BaseModel):
     concentration_min_count: int = Field(10, ge=1, le=100_000)
     concentration_min_ratio: float = Field(2.0, ge=1.0, le=100)
     concentration_p_value: float = Field(0.001, gt=0, lt=0.5)
+    # clusters of similar texts across customers growing faster than usual (shared.text_clusters): the
+    # cases of the last text_window_hours against the cluster's rate in the text_baseline_hours before
+    # (the newest text_max_cases cases of both), neighbours at the cosine thresholds per script
+    text_clusters: bool = True
+    text_window_hours: int = Field(48, ge=6, le=336)
+    text_baseline_hours: int = Field(120, ge=24, le=720)
+    text_min_customers: int = Field(5, ge=2, le=1000)
+    text_similarity_zh: float = Field(0.2, gt=0, lt=1)
+    text_similarity_en: float = Field(0.35, gt=0, lt=1)
+    text_min_terms: int = Field(8, ge=2, le=200)
+    text_p_value: float = Field(0.001, gt=0, lt=0.5)
+    text_max_cases: int = Field(2000, ge=10, le=5000)
     # who hears of an alert: these staff ids; none given: the quality department's manager (else its lead)
     recipients: Annotated[list[StaffId], Field(max_length=20)] = []
     quality_department: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,39}$")] = "quality"

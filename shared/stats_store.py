@@ -25,14 +25,39 @@ from shared.stats import OPEN, Increment, dimensions, is_open, replay, shard_of
 PREFIX = "STATS#"
 OPEN_MEASURE = "open"
 SNAPSHOT_MEASURE = "open_eod"
+ROLLUP = "STATS#ROLLUP#"  # + <yyyy-mm>: the pointer item; + <yyyy-mm>#<through>: a roll-up's items
+POINTER_SK = "CURRENT"
+SERIES_DIMENSIONS = ("all", "department")  # the keys the report's daily rows are summed over
+SERIES_MEASURES = ("received", "resolved", "closed")
+_SERIES = re.compile(r"^d(\d{2})_(received|resolved|closed)$")
 _VERSIONED = re.compile(r"^(\d{6})\.(\d{3})$")  # TL#<at>#<case version>.<nnn>
 
 
 class Counters(dict):
     """``{day: {(dimension, value): {measure: number}}}`` - every day asked for (``{}`` when nothing was
-    counted), shards summed - and ``items_read``: the counter items the Queries returned."""
+    counted), shards summed - and ``items_read``: the counter items the Queries returned.
+
+    From :meth:`StatsStore.read_period`, a key may also stand for a span of days a month roll-up covers
+    (the span's first day, holding the span's sums and the ``open_eod`` of its latest snapshot day);
+    ``series`` then holds those days' own ``received`` / ``resolved`` / ``closed`` for the ``all`` and
+    ``department`` values (the report's daily rows), and ``spans`` the spans (first, last)."""
 
     items_read: int = 0
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.series: dict[str, dict[tuple[str, str], dict[str, int]]] = {}
+        self.spans: list[tuple[str, str]] = []
+
+
+@dataclass
+class RollupReport:
+    month: str
+    through: str
+    days: int = 0
+    items_read: int = 0
+    items_written: int = 0
+    replaced: str | None = None
 
 
 @dataclass
@@ -43,6 +68,7 @@ class RebuildReport:
     cases: int = 0
     items_written: int = 0
     items_deleted: int = 0
+    rolled_up: list[str] = field(default_factory=list)
 
 
 def sort_key(dimension: str, value: str, shard: int) -> str:
@@ -121,6 +147,138 @@ class StatsStore:
             out[day] = by
         return out
 
+    def read_period(self, first_day: date | str, last_day: date | str) -> Counters:
+        """The counters of ``first_day..last_day`` for a report, as :meth:`read` gives them, but each month
+        part that starts on the month's first day and reaches a roll-up's last day read from the roll-up
+        (one GetItem for the pointer, one Query: dimension values items, whatever the days and the
+        complaints) and the days after it from the days. What a report reads thus follows dimension values
+        (+ days since the last roll-up), not days x shards x values."""
+        days = days_between(first_day, last_day)
+        out = Counters()
+        segments: dict[str, list[str]] = defaultdict(list)
+        for d in days:
+            segments[d[:7]].append(d)
+        for month, month_days in segments.items():
+            rollup = None
+            if month_days[0].endswith("-01"):
+                rollup = self._rollup(month, out)
+            if rollup is not None and month_days[0] <= rollup[0] <= month_days[-1]:
+                through, cells, series = rollup
+                out[month_days[0]] = cells
+                out.series.update(series)
+                out.spans.append((month_days[0], through))
+                rest = [d for d in month_days if d > through]
+            else:
+                rest = month_days
+            if rest:
+                part = self.read(rest[0], rest[-1])
+                out.items_read += part.items_read
+                out.update(part)
+        return out
+
+    def _rollup(self, month: str, out: Counters) -> tuple[str, dict, dict] | None:
+        """The month's current roll-up: (last day, ``{(dimension, value): measures}``, series), or None.
+        Read again when the pointer moved while its items were read (a new roll-up replaced it)."""
+        for _ in range(3):
+            pointer = self._pointer(month)
+            out.items_read += 1
+            if pointer is None:
+                return None
+            cells: dict[tuple[str, str], dict[str, Any]] = {}
+            series: dict[str, dict[tuple[str, str], dict[str, int]]] = {}
+            for item in self._partition(pointer["partition"]):
+                out.items_read += 1
+                dimension, value = item["SK"].split("#", 1)
+                measures = {}
+                for name, number in item.items():
+                    if name in ("PK", "SK") or not isinstance(number, (int, float)):
+                        continue
+                    found = _SERIES.match(name)
+                    if found:
+                        day = f"{month}-{found.group(1)}"
+                        series.setdefault(day, {}).setdefault((dimension, value), {})[found.group(2)] = int(number)
+                    else:
+                        measures[name] = number
+                cells[(dimension, value)] = measures
+            again = self._pointer(month)
+            out.items_read += again is not None
+            if again is not None and again.get("partition") == pointer["partition"]:
+                return pointer["through"], cells, series
+        return None
+
+    def _pointer(self, month: str) -> dict[str, Any] | None:
+        out = self._db.get_item(TableName=self._table, ConsistentRead=True,
+                                Key={"PK": {"S": ROLLUP + month}, "SK": {"S": POINTER_SK}})
+        return self._load(out["Item"]) if out.get("Item") else None
+
+    def rollup_through(self, month: str) -> tuple[str, str] | None:
+        """(last day, rolled at) of the month's roll-up, or None."""
+        pointer = self._pointer(month)
+        return (pointer["through"], pointer.get("rolled_at", "")) if pointer else None
+
+    def roll_up(self, month: str, through: date | str | None = None) -> RollupReport:
+        """Sum the days of ``month`` (``yyyy-mm``) from its first day to ``through`` (default: its last
+        day) into a roll-up: one item per dimension value, shards and days summed, with the ``open_eod``
+        of the span's latest snapshot day and, for ``all`` and each department, the days' own
+        ``d<dd>_received`` / ``_resolved`` / ``_closed``. Written as a new partition
+        (``STATS#ROLLUP#<month>#<through>``), then the pointer (``STATS#ROLLUP#<month>``, ``CURRENT``)
+        moves to it and the partition it pointed to is deleted; readers never see a half-written one.
+        Running it again gives the same figures."""
+        first = date.fromisoformat(month + "-01")
+        month_last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+        last = min(_day(through), month_last) if through is not None else month_last
+        if last < first:
+            raise ValueError(f"nothing of {month} to roll up through {last}")
+        counters = self.read(first, last, consistent=True)
+        report = RollupReport(month, last.isoformat(), days=len(counters), items_read=counters.items_read)
+        cells: dict[str, Counter] = defaultdict(Counter)
+        for day in sorted(counters):
+            for (dimension, value), measures in counters[day].items():
+                sk = f"{dimension}#{value}"
+                for name, number in measures.items():
+                    if name == SNAPSHOT_MEASURE:
+                        continue
+                    cells[sk][name] += number
+                if dimension in SERIES_DIMENSIONS:
+                    for name in SERIES_MEASURES:
+                        if measures.get(name):
+                            cells[sk][f"d{day[8:10]}_{name}"] += measures[name]
+        latest = max((d for d in counters if any(SNAPSHOT_MEASURE in m for m in counters[d].values())), default=None)
+        if latest is not None:
+            for (dimension, value), measures in counters[latest].items():
+                if measures.get(SNAPSHOT_MEASURE):
+                    cells[f"{dimension}#{value}"][SNAPSHOT_MEASURE] += measures[SNAPSHOT_MEASURE]
+        partition = f"{ROLLUP}{month}#{report.through}"
+        report.items_written, _ = self._replace(partition, cells)
+        old = self._pointer(month)
+        from shared.clock import now
+
+        self._db.put_item(TableName=self._table, Item=self._dump({
+            "PK": ROLLUP + month, "SK": POINTER_SK, "partition": partition, "through": report.through,
+            "rolled_at": now().isoformat(timespec="seconds"), "days": report.days}))
+        if old is not None and old.get("partition") != partition:
+            self._replace(old["partition"], {})
+            report.replaced = old["partition"]
+        return report
+
+    def roll_up_due(self, today: date | str, settle_days: int = 3) -> list[RollupReport]:
+        """The roll-ups the hourly job keeps: this month's through yesterday (once a day), and last
+        month's complete - rolled again once a day for its first ``settle_days`` days after the month,
+        for the late changes (a correction moves ``received`` on its received day)."""
+        today = _day(today)
+        done = []
+        yesterday = today - timedelta(days=1)
+        last_month = (today.replace(day=1) - timedelta(days=1))
+        wanted = [(last_month.strftime("%Y-%m"), last_month, today.day <= settle_days)]
+        if yesterday.month == today.month:
+            wanted.append((today.strftime("%Y-%m"), yesterday, False))
+        for month, through, settling in wanted:
+            current = self.rollup_through(month)
+            stale = current is None or current[0] < through.isoformat()
+            if stale or (settling and current[1][:10] < today.isoformat()):
+                done.append(self.roll_up(month, through))
+        return done
+
     def read_open(self, *, consistent: bool = False) -> dict[tuple[str, str], int]:
         """The open backlog now, per dimension value (shards summed)."""
         totals: dict[tuple[str, str], int] = {}
@@ -193,6 +351,11 @@ class StatsStore:
             written, deleted = self._replace(PREFIX + day, items[day], keep=(SNAPSHOT_MEASURE,))
             report.items_written += written
             report.items_deleted += deleted
+        for month in months_between(first, last):  # the roll-ups over rebuilt days, again to the same day
+            current = self.rollup_through(month)
+            if current is not None and current[0] >= max(days[0], month + "-01"):
+                self.roll_up(month, current[0])
+                report.rolled_up.append(month)
         return report
 
     def rebuild_open(self) -> RebuildReport:

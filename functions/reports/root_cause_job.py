@@ -12,7 +12,12 @@ Each run:
    (``shared.alert_store``) and announced: ``StaffAlertRaised`` (kind ``spike`` or ``concentration``,
    the stable ``alert_id``) to the quality manager(s), which the notifier delivers to their inbox and
    by email once per recipient. A concentration on a series that spiked in the same days is left to
-   the spike's alert.
+   the spike's alert;
+4. finds clusters of similar texts across customers among the cases of the last hours
+   (``shared.text_clusters``; the cases from the ``ByMonth`` index, newest first, bounded): a new
+   cluster gets its alert (kind ``similar_texts``, evidence: its cases, customers, samples), a known
+   one growing (a case in common with an alert of the last two windows) is extended, never announced
+   again.
 
 Idempotent: a repeated or overlapping run finds the episodes known and raises nothing new; an alert
 whose announcement failed (publish error, nobody to tell yet) is announced by the next run.
@@ -24,7 +29,8 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Callable
 
-from shared.alert_store import MAX_MATCHED, AlertStore, EpisodeCases, RootCauseAlert, evidence_of
+from shared.alert_store import (MAX_MATCHED, MAX_MEMBERS, AlertStore, EpisodeCases, RootCauseAlert, evidence_of,
+                                sample_text)
 from shared.events import EventPublisher, StaffAlertRaised
 from shared.observability import logger
 from shared.repository import iso
@@ -45,6 +51,8 @@ class JobReport:
     extended: int = 0
     announced: int = 0
     not_announced: int = 0  # no case found to name, or nobody to tell: tried again next run
+    text_cases: int = 0  # cases read for the text clusters
+    text_clusters: int = 0  # clusters of similar texts from enough customers
     case_pages_read: int = 0
     errors: int = 0
 
@@ -102,6 +110,12 @@ class RootCauseJob:
                 logger().exception("root-cause episode failed; the next run tries again",
                                    extra={"kind": episode.kind, "dimension": episode.dimension,
                                           "first_day": episode.first_day})
+        if s.text_clusters:
+            try:
+                self._text_clusters(s, recipients, now, report)
+            except Exception:  # noqa: BLE001 - raised below with the others
+                report.errors += 1
+                logger().exception("text clusters failed; the next run tries again")
         report.case_pages_read = self._cases.pages_read
         logger().info("root causes examined", extra=asdict(report))
         if report.errors:
@@ -168,6 +182,106 @@ class RootCauseJob:
         logger().info("root-cause episode goes on", extra=_keys(extended))
         return extended
 
+    # -- clusters of similar texts --------------------------------------------------------------------
+    def _text_clusters(self, s: SpikeSettings, recipients: list[str], now: datetime, report: JobReport) -> None:
+        """The clusters of similar texts among the cases of the last ``text_window_hours``; a cluster that
+        shares a case with a known one (an alert of the last two windows) is that cluster growing: its
+        alert is extended with the new cases, never announced again; any other gets its alert."""
+        from shared.text_clusters import TextCase, find_clusters
+
+        recent_from = now - timedelta(hours=s.text_window_hours)
+        since = recent_from - timedelta(hours=s.text_baseline_hours)
+        rows = self._cases.recent(iso(since), iso(now), s.text_max_cases)
+        cases = [TextCase(complaint_id=r["complaint_id"], received_at=str(r.get("received_at") or ""),
+                          text=sample_text(r.get("title"), r.get("description"), 3000),
+                          customer=frozenset((r.get("contact_hashes") or {}).values()),
+                          department=r.get("department"), category=r.get("category"), cluster_id=r.get("cluster_id"),
+                          products=_products(r.get("product")))
+                 for r in rows if not r.get("repeat_of")]
+        report.text_cases = len(cases)
+        if len(rows) >= s.text_max_cases and rows:  # a busy week: the baseline is what was read of it
+            oldest = min(str(r.get("received_at") or iso(now)) for r in rows)
+            baseline_hours = max(0.0, (recent_from - _parse(oldest)).total_seconds() / 3600)
+        else:
+            baseline_hours = float(s.text_baseline_hours)
+        clusters = find_clusters(cases, recent_from=iso(recent_from), baseline_hours=baseline_hours,
+                                 window_hours=s.text_window_hours, zh=s.text_similarity_zh,
+                                 en=s.text_similarity_en, min_customers=s.text_min_customers,
+                                 min_terms=s.text_min_terms, p_value=s.text_p_value)
+        report.text_clusters = len(clusters)
+        if not clusters:
+            return
+        earlier = (now - timedelta(hours=2 * s.text_window_hours)).date()
+        known = self._alerts.list(since=earlier, until=now.date(), kind="similar_texts", limit=100).alerts
+        for cluster in clusters:
+            ids = set(cluster.ids)
+            same = next((a for a in known if ids & set(a.evidence.members)), None)
+            if same is None and cluster.explained_by(self._covered(cluster, s, now)):
+                report.suppressed += 1  # the spike or concentration alert on their batch says it already
+                continue
+            if same is None:
+                self._new_text_cluster(cluster, s, recipients, now, report)
+                continue
+            grown = [i for i in cluster.ids if i not in set(same.evidence.members)]
+            if grown and len(same.evidence.members) < MAX_MEMBERS:
+                extended = self._text_alert(cluster, s, now, base=same)
+                if self._alerts.extend(extended):
+                    report.extended += 1
+                    same = extended
+                    logger().info("text cluster grows", extra=_keys(extended))
+            if same.announced_at is None:
+                self._announce(same, recipients, now, report)
+
+    def _covered(self, cluster: Any, s: SpikeSettings, now: datetime) -> set[tuple[str, str]]:
+        """The products and batches of the cluster's cases with a spike or concentration alert whose
+        episode reaches into the cluster's window."""
+        since = (now - timedelta(hours=s.text_window_hours)).date().isoformat()
+        covered = set()
+        for dimension, value in sorted(set().union(*(c.products for c in cluster.members)))[:20]:
+            for kind in ("spike", "concentration"):
+                mark = self._alerts.latest(kind, dimension, value)
+                if mark is not None and mark.last_day >= since:
+                    covered.add((dimension, value))
+        return covered
+
+    def _text_alert(self, cluster: Any, s: SpikeSettings, now: datetime,
+                    base: RootCauseAlert | None = None) -> RootCauseAlert:
+        members = list(dict.fromkeys([*(base.evidence.members if base else []), *cluster.ids]))[:MAX_MEMBERS]
+        cases = [{"complaint_id": c.complaint_id, "received_at": c.received_at, "department": c.department,
+                  "category": c.category, "cluster_id": c.cluster_id, "title": None, "description": c.text}
+                 for c in cluster.members]
+        evidence = evidence_of(cluster.per_day(), cases).model_copy(
+            update={"members": members, "customers": max(cluster.customers, base.evidence.customers or 0)
+                    if base else cluster.customers})
+        customers = evidence.customers
+        text = (f"Similar complaints from {customers} customers: {len(members)} cases say the same thing "
+                f"within {s.text_window_hours} h, against {cluster.expected:g} expected from the "
+                f"{cluster.baseline} like them before (p = {cluster.p_value:.1e}; mean similarity "
+                f"{cluster.similarity:.2f})")
+        at = iso(now)
+        departments = sorted({c.department for c in cluster.members if c.department}
+                             | set(base.departments if base else []))
+        if base is not None:
+            return base.model_copy(update={"last_day": max(base.last_day, cluster.last_day), "evidence": evidence,
+                                           "reason": text, "updated_at": at, "departments": departments})
+        return RootCauseAlert(
+            alert_id=alert_id("similar_texts", "text", cluster.key, cluster.first_day), kind="similar_texts",
+            dimension="text", value=cluster.key, first_day=cluster.first_day, last_day=cluster.last_day,
+            reason=text, raised_at=at, updated_at=at, departments=departments, evidence=evidence,
+            complaint_id=cluster.key)
+
+    def _new_text_cluster(self, cluster: Any, s: SpikeSettings, recipients: list[str], now: datetime,
+                          report: JobReport) -> None:
+        alert = self._text_alert(cluster, s, now)
+        if self._alerts.create(alert):
+            report.created += 1
+            logger().info("text cluster alert raised", extra=_keys(alert))
+        else:  # another run stored it a moment ago
+            alert = self._alerts.get(alert.first_day, alert.alert_id) or alert
+            if alert.announced_at is not None:
+                return
+        self._announce(alert, recipients, now, report)
+
     def _covered_by_spike(self, episode: Episode, s: SpikeSettings) -> bool:
         """Did the same series spike within the concentration's recent days (its alert says it already)?"""
         mark = self._alerts.latest("spike", episode.dimension, episode.value)
@@ -194,6 +308,22 @@ class RootCauseJob:
                                     iso(now))
         report.announced += 1
         logger().info("root-cause alert announced", extra={**_keys(alert), "recipients": len(recipients)})
+
+
+def _parse(at: str) -> datetime:
+    from datetime import timezone
+
+    parsed = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _products(product: Any) -> frozenset[tuple[str, str]]:
+    """A case's product as the counters name it: ("product", SKU, else name) and ("batch", batch)."""
+    if not isinstance(product, dict):
+        return frozenset()
+    name = str(product.get("sku") or product.get("name") or "").strip()
+    batch = str(product.get("batch") or "").strip()
+    return frozenset(pair for pair in (("product", name), ("batch", batch)) if pair[1])
 
 
 def _departments(episode: Episode, cases: list[dict[str, Any]]) -> list[str]:

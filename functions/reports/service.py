@@ -1,4 +1,4 @@
-"""Reading a report: the counters of the period and of the previous one (``StatsStore.read``), then
+"""Reading a report: the counters of the period and of the previous one (``StatsStore.read_period``: month roll-ups and days), then
 :func:`shared.report_model.build_report`. Shared by the API, the scheduled emails, the CLI and the
 benchmark. Also what the report shows besides the counters: the departments' names (routing config)."""
 from __future__ import annotations
@@ -16,8 +16,8 @@ class ReportService:
         """The report of ``period`` (and its comparison with the previous period) for ``scope``; its
         ``items_read`` counts the counter items both reads returned."""
         previous = period.previous()
-        current = self._stats.read(period.first, period.last)
-        before = self._stats.read(previous.first, previous.last)
+        current = self._stats.read_period(period.first, period.last)
+        before = self._stats.read_period(previous.first, previous.last)
         report = build_report(current, period, before, scope, dimensions, previous=previous)
         report.items_read = int(getattr(current, "items_read", 0)) + int(getattr(before, "items_read", 0))
         return report

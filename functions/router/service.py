@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Protocol
 
 from functions.router import duplicates
+from shared.text_clusters import distinct_customers
 from functions.router.priority import MatchedRule, PriorityDecision, PriorityInputs, PriorityRules
 from shared.clock import now as domain_now
 from shared.events import ComplaintClassified, ComplaintReceived, EventPublisher
@@ -93,24 +94,6 @@ class Cluster:
 
 def case_text(c: Complaint) -> str:
     return duplicates.complaint_text(c.title, c.description)
-
-
-def distinct_customers(groups: list[set[str]]) -> int:
-    """How many customers own these hash sets: two sets sharing any hash are the same customer."""
-    merged: list[set[str]] = []
-    for hashes in groups:
-        if not hashes:
-            merged.append(set())
-            continue
-        joined = set(hashes)
-        rest = []
-        for m in merged:
-            if m & joined:
-                joined |= m
-            else:
-                rest.append(m)
-        merged = rest + [joined]
-    return len(merged)
 
 
 class Router:

@@ -600,7 +600,7 @@ def test_a_simulated_day_raises_every_warning_and_escalation_once_on_time_to_the
 
     # the SLA's alerts; the hourly root-cause job may also see the day's burst of one product as a spike
     # (its alerts are checked in tests/integration/test_root_cause_alerts.py)
-    sla_raised = [(m, d) for m, d in day.raised if d["kind"] not in ("spike", "concentration")]
+    sla_raised = [(m, d) for m, d in day.raised if d["kind"] not in ("spike", "concentration", "similar_texts")]
     raised = Counter(key(key_of[d["complaint_id"]], d["kind"], d.get("clock"), d.get("share"), d.get("level"))
                      for _, d in sla_raised)
     repeated = {k: n for k, n in raised.items() if n > 1}
@@ -640,7 +640,7 @@ def test_a_simulated_day_raises_every_warning_and_escalation_once_on_time_to_the
     for person in sorted(everyone):
         # SLA alerts only: the workflow's items (new assignments) come from CaseEvents
         items = [i for i in inbox(day, person)
-                 if i.get("source") != "workflow" and i.get("kind") not in ("spike", "concentration")]
+                 if i.get("source") != "workflow" and i.get("kind") not in ("spike", "concentration", "similar_texts")]
         assert sorted(i["alert_id"] for i in items) == sorted(per_recipient.get(person, set())), person
 
     # nothing left behind: no message in flight or dead-lettered; every sweep ran, without errors

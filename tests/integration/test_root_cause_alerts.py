@@ -12,6 +12,7 @@ counters written with them count them, as in production.
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, datetime, timedelta, timezone
 
 import boto3
@@ -334,3 +335,68 @@ def test_a_failed_publish_fails_the_run_and_the_next_run_announces(client, clock
     assert (retried["created"], retried["announced"], retried["errors"]) == (0, 1, 0)
     [event] = alerts_on_bus()
     assert event["kind"] == "spike"
+
+
+# -- clusters of similar texts -------------------------------------------------------------------------------
+def similar_cases(client, clock: Clock, at: datetime, texts: list[str]) -> list[str]:
+    """Complaints from different customers, no product named, posted from ``at`` on (20 minutes apart)."""
+    numbers, saved = [], clock.at
+    for i, text in enumerate(texts):
+        n = next(_customers)
+        clock.at = at + timedelta(minutes=20 * i)
+        body = a_complaint(title=None, description=text, product=None, customer={
+            "name": f"Customer {n}", "email": f"customer{n}@example.com", "preferred_language": "zh"})
+        body.pop("product")
+        res = post_json(client, "/complaints", body)
+        assert res.status_code == 201, res.body
+        numbers.append(json.loads(res.body)["complaint_id"])
+    clock.at = saved
+    return numbers
+
+
+def test_many_customers_describing_one_new_problem_raise_one_alert_that_grows(client, clock, aws, alerts_on_bus,
+                                                                              make_token):
+    from infra.text_cluster_bench import PLANTED_ZH
+
+    set_quality_manager()
+    start = T - timedelta(hours=9)
+    unrelated = similar_cases(client, clock, start - timedelta(days=3), [  # earlier, about other things
+        "快递员态度很差，把包裹直接扔在门口，东西都摔坏了，打电话也不接",
+        "会员积分莫名其妙被清零了，客服一直说在核实，已经等了两个星期",
+        "订单显示已签收，可是我根本没有收到货，物流信息也查不到",
+        "发票开错了抬头，申请重开三次都没有处理，财务报销一直卡着",
+        "汤圆包装破损，里面的汤圆全部粘在一起，没法吃，要求换货",
+        "价格页面写的是满减，结账时却没有优惠，感觉被欺骗了",
+        "The frozen pizza arrived completely thawed and soggy, the cold chain box was warm when delivered today",
+        "客服电话一直打不通，等了四十分钟也没有人工接听，问题到现在没解决"])
+    first = similar_cases(client, clock, start, PLANTED_ZH)
+
+    report = run_job(client, clock, T)
+    assert report["text_cases"] == 14 and report["text_clusters"] == 1
+    assert (report["created"], report["announced"]) == (1, 1)
+    [event] = alerts_on_bus()
+    assert event["kind"] == "similar_texts" and event["recipients"] == [MANAGER]
+    assert event["complaint_id"] == first[0]
+    assert re.match(r"Similar complaints from [56] customers: [56] cases say the same thing within 48 h, against "
+                    r"0.5 expected from the 0 like them before", event["reason"])
+
+    again = run_job(client, clock, T + timedelta(hours=1))  # the same cluster: known
+    assert again["text_clusters"] == 1 and (again["created"], again["extended"], again["announced"]) == (0, 0, 0)
+    assert alerts_on_bus() == []
+
+    more = similar_cases(client, clock, T + timedelta(hours=2), PLANTED_ZH[:2])  # two more customers
+    grown = run_job(client, clock, T + timedelta(hours=3))
+    assert (grown["created"], grown["extended"], grown["announced"]) == (0, 1, 0)
+    assert alerts_on_bus() == []
+
+    manager = make_token(role="manager", name="qa-boss", departments=["quality"])
+    status, body = alerts_seen(client, manager, "?kind=similar_texts")
+    assert status == 200, body
+    [alert] = body["alerts"]
+    assert (alert["dimension"], alert["value"]) == ("text", first[0])
+    members = alert["evidence"]["members"]
+    assert set(more) <= set(members) <= set(first + more) and len(members) >= 7  # the paraphrases, most of them
+    assert alert["evidence"]["customers"] == len(members) and not set(unrelated) & set(members)
+    assert len(alert["evidence"]["samples"]) == 3
+    assert alert["reason"].startswith(f"Similar complaints from {len(members)} customers")
+    assert alerts_seen(client, manager, "?kind=spike")[1]["alerts"] == []

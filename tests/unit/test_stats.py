@@ -489,3 +489,14 @@ def test_the_rebuild_command_refuses_bad_days(capsys):
     assert main(["stats", "rebuild", "--from", "2026-11", "--to", "2026-11-30"]) == 2
     assert "YYYY-MM-DD" in capsys.readouterr().err
     assert main(["stats", "rebuild", "--from", "2026-11-01", "--to", "2026-11-30", "--lookback-months", "-1"]) == 2
+
+
+def test_the_rollup_command_refuses_bad_months(capsys):
+    from infra.cli import main
+
+    assert main(["stats", "rollup", "--month", "2026-13"]) == 2
+    assert "YYYY-MM" in capsys.readouterr().err
+    assert main(["stats", "rollup", "--month", "2026-11", "--through", "2026-12-01"]) == 2
+    assert "not in 2026-11" in capsys.readouterr().err
+    assert main(["stats", "rollup", "--month", "2026-11", "--through", "yesterday"]) == 2
+    assert "YYYY-MM-DD" in capsys.readouterr().err

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from functions.router.handlers import received_event
-from functions.router.service import distinct_customers
+from shared.text_clusters import distinct_customers
 from shared.identifiers import new_complaint_number
 from shared.models import Product
 from shared.routing_store import batch_key, order_key
