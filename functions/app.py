@@ -16,6 +16,25 @@ BODY_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencod
               "multipart/form-data", "application/octet-stream"]
 
 
+# -- the audit trail's actor for every invocation (functions/audit_scope.py) ---------------------
+@app.middleware("http")
+def audit_requests(request, get_response):
+    from functions import audit_scope
+    return audit_scope.around_request(app, request, get_response)
+
+
+@app.middleware("sqs")
+def audit_queue_events(event, get_response):
+    from functions import audit_scope
+    return audit_scope.around_event(event, get_response)
+
+
+@app.middleware("scheduled")
+def audit_scheduled_events(event, get_response):
+    from functions import audit_scope
+    return audit_scope.around_event(event, get_response)
+
+
 # -- customer-facing pages and API (intake) ---------------------------------------------------
 @app.route("/", methods=["GET"])
 def complaint_form_page():
@@ -82,6 +101,12 @@ def list_complaints_for_staff():
 def get_complaint_for_staff(complaint_id):
     from functions.staff import api
     return api.get_complaint(app.current_request, complaint_id)
+
+
+@app.route("/staff/audit", methods=["GET"])
+def list_audit_records():
+    from functions.staff import audit
+    return audit.list_records(app.current_request)
 
 
 @app.route("/staff/quarantine", methods=["GET"])
@@ -337,3 +362,42 @@ def detect_root_causes(event):
     """Spikes and concentrations of complaints per product, SKU and batch; one alert per spike."""
     from functions.reports import handlers
     return handlers.detect(event)
+
+
+# -- privacy: data-subject requests and retention (functions/staff/privacy.py; docs/privacy.md) ------
+@app.route("/staff/privacy/export", methods=["POST"], content_types=BODY_TYPES)
+def export_personal_data():
+    from functions.staff import privacy
+    return privacy.export(app.current_request)
+
+
+@app.route("/staff/privacy/erasure", methods=["POST"], content_types=BODY_TYPES)
+def erase_personal_data():
+    from functions.staff import privacy
+    return privacy.erasure(app.current_request)
+
+
+@app.route("/staff/privacy/requests", methods=["GET"])
+def list_privacy_requests():
+    from functions.staff import privacy
+    return privacy.list_requests(app.current_request)
+
+
+@app.route("/staff/privacy/requests/{request_id}", methods=["GET"])
+def get_privacy_request(request_id):
+    from functions.staff import privacy
+    return privacy.get_request(app.current_request, request_id)
+
+
+@app.schedule("rate(1 hour)")
+def follow_up_privacy_requests(event):
+    """Pending erasures tried again when their holds end; requests near or past their deadline logged."""
+    from functions.staff import privacy
+    return privacy.follow_up(event)
+
+
+@app.schedule("rate(1 hour)")
+def anonymise_expired_cases(event):
+    """Ended cases past the configured retention anonymised like an erasure (shared/privacy.py)."""
+    from functions.staff import privacy
+    return privacy.retain(event)

@@ -144,6 +144,8 @@ class LocalStack:
 
         class RequestHandler(ChaliceRequestHandler):
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib's name)
+                # query values left out: a staff search (?q=) may carry a customer's email or phone
+                args = tuple(_without_query_values(a) if isinstance(a, str) else a for a in args)
                 logging.getLogger("infra.api").info(format, *args)
 
         o = self.options
@@ -234,6 +236,13 @@ def create_dev_webhook_secret(client: Callable[[str], Any], stage: str) -> str:
     return name
 
 
+def _without_query_values(text: str) -> str:
+    """A request line with its query's values replaced (``GET /staff/complaints?q=… HTTP/1.1``)."""
+    import re
+
+    return re.sub(r"\?\S*", lambda m: re.sub(r"=[^&\s]*", "=…", m.group(0)), text)
+
+
 class _Once(logging.Filter):
     """Drops repeats (moto warns about each skipped resource every time it reads the stack)."""
 
@@ -254,7 +263,8 @@ def _quiet_libraries() -> None:
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, datefmt="%H:%M:%S",
                         format="%(asctime)s %(levelname)-5s %(name)s: %(message)s")
-    for name in ("werkzeug", "botocore", "boto3", "urllib3"):
+    # mail.log: aiosmtpd logs each SMTP command at INFO, the senders' addresses with them
+    for name in ("werkzeug", "botocore", "boto3", "urllib3", "mail.log"):
         logging.getLogger(name).setLevel(logging.WARNING)
     logging.getLogger("moto").addFilter(_Once())
     warnings.filterwarnings("ignore", message=r"Tried to parse .* not supported", category=UserWarning)

@@ -52,7 +52,11 @@ DEFAULT_OUT = ROOT / "dist" / "package"
 
 # Provided by the Lambda Python runtime, or (chalice) added by Chalice's packager itself.
 NOT_PACKAGED = {"boto3", "botocore", "s3transfer", "chalice"}
-FUNCTION_POLICY = "FunctionResourcesPolicy"  # infra/merge.yaml
+FUNCTION_POLICY = "FunctionResourcesPolicy"  # infra/merge.yaml: every function's
+ATTACH_TO = "AttachTo"  # a managed policy's Metadata key in infra/merge.yaml: the functions it goes to
+# The Sid of functions/.chalice/policy-base.json's logs statement, scoped to this account and region here
+LOGS_STATEMENT = "WriteLogs"
+LAMBDA_LOG_GROUPS = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/*"
 APP_PREFIX = "complaints-"  # names of the resources this template creates
 SQS_CONSUMER_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
                         "sqs:GetQueueAttributes"]
@@ -164,7 +168,7 @@ def build_layer(name: str, out_dir: Path, *, no_deps: bool, python_version: str)
             cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
                    "--target", str(target), "--python-version", python_version, *LAMBDA_PLATFORM,
                    *extra_requirements(name)]
-            run = subprocess.run(cmd, text=True, capture_output=True)
+            run = subprocess.run(cmd, text=True, capture_output=True)  # nosec B603  # this Python's pip, no shell
             if run.returncode:
                 raise PackagingError(f"the {name} layer's packages could not be installed:\n{run.stderr[-2000:]}")
             for cache in target.rglob("__pycache__"):
@@ -231,7 +235,11 @@ def merge_template(stage: str) -> dict[str, Any]:
 def post_process(template: dict[str, Any], stage: str) -> dict[str, Any]:
     """What depends on the functions app.py declares, so no static merge can say it.
 
-    * every role Chalice made gets the functions' managed policy (FunctionResourcesPolicy);
+    * every role Chalice made gets the functions' managed policy (FunctionResourcesPolicy), and each
+      other managed policy of the template goes to the roles of the functions its ``Metadata.AttachTo``
+      names (a name app.py does not declare fails the build);
+    * the logs statement of ``functions/.chalice/policy-base.json`` (``WriteLogs``: a static file, so
+      any partition, region and account) is scoped to this account's and region's Lambda log groups;
     * every SQS event source gets ``FunctionResponseTypes: [ReportBatchItemFailures]`` (Chalice
       never sets it; Powertools' BatchProcessor reports partial failures through it); its queue,
       when the template creates it, becomes a ``Fn::GetAtt`` (Chalice writes an ARN from the
@@ -246,14 +254,17 @@ def post_process(template: dict[str, Any], stage: str) -> dict[str, Any]:
         raise PackagingError(f"{FUNCTION_POLICY} missing from the merged template")
     _fix_log_group_references(resources)
     queues = _queues_by_name(resources, stage)
+    attached = _attached_policies(resources)
 
     for fn_name, fn in _functions(resources):
         props = fn["Properties"]
         role_name = _role_of(fn_name, props, resources)
         role = resources[role_name]["Properties"]
         managed = role.setdefault("ManagedPolicyArns", [])
-        if {"Ref": FUNCTION_POLICY} not in managed:
-            managed.append({"Ref": FUNCTION_POLICY})
+        for policy in (FUNCTION_POLICY, *attached.pop(fn_name, ())):
+            if {"Ref": policy} not in managed:
+                managed.append({"Ref": policy})
+        _scope_log_statements(role)
 
         for event_name, event in (props.get("Events") or {}).items():
             if event.get("Type") != "SQS":
@@ -279,7 +290,30 @@ def post_process(template: dict[str, Any], stage: str) -> dict[str, Any]:
                     {"Effect": "Allow", "Action": list(SQS_CONSUMER_ACTIONS), "Resource": queue_arn},
                 ]},
             })
+    if attached:
+        policies = sorted({p for ps in attached.values() for p in ps})
+        raise PackagingError(f"{', '.join(policies)} ({MERGE.name}) attach to {sorted(attached)}, which app.py does "
+                             f"not declare (known: {sorted(name for name, _ in _functions(resources))})")
     return template
+
+
+def _attached_policies(resources: dict[str, Any]) -> dict[str, list[str]]:
+    """function logical name -> the managed policies whose ``Metadata.AttachTo`` names it."""
+    out: dict[str, list[str]] = {}
+    for name, res in resources.items():
+        if res.get("Type") != "AWS::IAM::ManagedPolicy" or name == FUNCTION_POLICY:
+            continue
+        targets = (res.get("Metadata") or {}).get(ATTACH_TO) or []
+        for fn in [targets] if isinstance(targets, str) else targets:
+            out.setdefault(fn, []).append(name)
+    return out
+
+
+def _scope_log_statements(role: dict[str, Any]) -> None:
+    for policy in role.get("Policies") or []:
+        for statement in policy.get("PolicyDocument", {}).get("Statement", []):
+            if statement.get("Sid") == LOGS_STATEMENT:
+                statement["Resource"] = {"Fn::Sub": LAMBDA_LOG_GROUPS}
 
 
 def _functions(resources: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -410,7 +444,7 @@ def build(out_dir: Path = DEFAULT_OUT, *, stage: str = "dev", no_deps: bool = Fa
         cmd = [sys.executable, "-c", "import sys; from chalice.cli import main; sys.exit(main())",
                "--project-dir", str(project), "package", "--stage", stage,
                "--merge-template", str(merge_file), "--template-format", "json", str(out_dir)]
-        run = subprocess.run(cmd, cwd=project, env=env, text=True, capture_output=True)
+        run = subprocess.run(cmd, cwd=project, env=env, text=True, capture_output=True)  # nosec B603  # no shell
         if not quiet or run.returncode:
             sys.stdout.write(run.stdout)
             sys.stderr.write(run.stderr)

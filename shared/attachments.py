@@ -1,5 +1,6 @@
 """Attachment uploads: an allow-list of types, a size cap enforced by the S3 upload policy, and a
-check of the stored object before a complaint may reference it."""
+check of the stored object before a complaint may reference it: its size, its declared type, and its
+first bytes against that type (:mod:`shared.file_types`), so a file is what it says it is."""
 from __future__ import annotations
 
 import re
@@ -107,6 +108,19 @@ class AttachmentStore:
                 return None
             raise
         return StoredObject(size=int(head["ContentLength"]), content_type=normalize_content_type(head.get("ContentType", "")))
+
+    def head_bytes(self, key: str, length: int) -> bytes:
+        """The object's first ``length`` bytes (a ranged GET: a 10 MB upload is not read whole), for
+        :func:`shared.file_types.content_matches`; empty if the object is gone."""
+        from shared.aws import error_code
+
+        try:
+            out = self._s3.get_object(Bucket=self._bucket, Key=key, Range=f"bytes=0-{length - 1}")
+        except Exception as exc:
+            if error_code(exc) in ("404", "NoSuchKey", "NotFound", "InvalidRange"):
+                return b""
+            raise
+        return out["Body"].read(length)
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         """Store a file the system received itself (e.g. an email attachment)."""

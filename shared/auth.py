@@ -119,4 +119,8 @@ def authenticate(authorization: str | None) -> StaffPrincipal:
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("the Authorization header must be 'Bearer <token>'")
-    return verifier().verify(token.strip())
+    principal = verifier().verify(token.strip())
+    from shared.audit import identify
+
+    identify(principal.subject, principal.role)  # the audit trail's actor for this request
+    return principal

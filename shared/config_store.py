@@ -30,16 +30,17 @@ BUNDLED = Path(__file__).with_name
 def _models() -> dict[str, type[BaseModel]]:
     from shared.canned_responses import ResponsesConfig
     from shared.notification_config import NotificationConfig
+    from shared.privacy import PrivacyConfig
     from shared.report_config import ReportConfig
     from shared.routing_rules import RoutingConfig
     from shared.sla import SlaConfig
     from shared.workflow_config import WorkflowConfig
 
     return {"routing": RoutingConfig, "sla": SlaConfig, "workflow": WorkflowConfig, "responses": ResponsesConfig,
-            "notifications": NotificationConfig, "reports": ReportConfig}
+            "notifications": NotificationConfig, "reports": ReportConfig, "privacy": PrivacyConfig}
 
 
-KINDS = ("routing", "sla", "workflow", "responses", "notifications", "reports")
+KINDS = ("routing", "sla", "workflow", "responses", "notifications", "reports", "privacy")
 
 
 class StaleConfig(Exception):

@@ -18,9 +18,11 @@ SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-st
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, details: Iterable[dict[str, str]] = ()):
+    def __init__(self, status: int, code: str, message: str, details: Iterable[dict[str, str]] = (),
+                 headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status, self.code, self.message, self.details = status, code, message, list(details)
+        self.headers = dict(headers or {})  # e.g. Retry-After of a 429
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -31,8 +33,9 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     )
 
 
-def error_response(status: int, code: str, message: str, details: Iterable[dict[str, str]] = ()) -> Response:
-    return json_response({"error": code, "message": message, "details": list(details)}, status)
+def error_response(status: int, code: str, message: str, details: Iterable[dict[str, str]] = (),
+                   headers: dict[str, str] | None = None) -> Response:
+    return json_response({"error": code, "message": message, "details": list(details)}, status, headers)
 
 
 def validation_details(exc: Any) -> list[dict[str, str]]:
@@ -67,6 +70,27 @@ def parse_json_body(request: Any, max_bytes: int) -> dict[str, Any]:
     return body
 
 
+def no_body(request: Any, max_bytes: int = 1024) -> None:
+    """A POST that takes no body accepts none or ``{}``; anything else is refused like a model would
+    (413 too large, 400 not JSON, 422 naming each unknown field)."""
+    if not (request.raw_body or b"").strip():
+        return
+    body = parse_json_body(request, max_bytes)
+    if body:
+        raise ApiError(422, "validation_failed", "some fields are missing or invalid",
+                       [{"field": str(k), "problem": "unknown field"} for k in body])
+
+
+def query(request: Any, allowed: Iterable[str] = ()) -> dict[str, str]:
+    """The query parameters, 400 ``invalid_query`` naming each one the route does not take."""
+    params = dict(getattr(request, "query_params", None) or {})
+    allowed = set(allowed)
+    problems = [{"field": k, "problem": "unknown query parameter"} for k in params if k not in allowed]
+    if problems:
+        raise ApiError(400, "invalid_query", "some query parameters are invalid", problems)
+    return params
+
+
 def header(request: Any, name: str) -> str | None:
     headers = request.headers or {}
     value = headers.get(name)
@@ -89,7 +113,7 @@ def endpoint(func: Callable[..., Response]) -> Callable[..., Response]:
             return func(request, *args, **kwargs)
         except ApiError as exc:
             log.info("request refused", extra={"error": exc.code, "status": exc.status})
-            return error_response(exc.status, exc.code, exc.message, exc.details)
+            return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
         except ValidationError as exc:
             details = validation_details(exc)
             log.info("request invalid", extra={"error": "validation_failed", "fields": [d["field"] for d in details]})

@@ -31,6 +31,10 @@ MAX_ATTACHMENTS = 10
 PHONE_PATTERN = r"^\+?[0-9(][0-9 ()\-.]{5,22}[0-9]$"
 REGION_PATTERN = r"^[A-Za-z]{2}(-[A-Za-z0-9]{1,3})?$"  # ISO 3166-1 country or 3166-2 subdivision
 ATTACHMENT_ID_PATTERN = r"^att_[0-9a-f]{24}$"
+HONEYPOT_MAX = 2_000
+CHALLENGE_TOKEN_MAX = 2_048
+SIZE_MAX = 2**53  # a declared upload size beyond this is no file size (JSON's safe integers)
+VERSION_MAX = 2**53  # nor is a version (every request model bounds its numbers)
 
 
 class Channel(StrEnum):
@@ -132,6 +136,13 @@ class ComplaintSubmission(_Input):
     attachment_ids: AttachmentIds = []
     occurred_at: datetime | date | None = None
     region: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=REGION_PATTERN)] | None = None
+    # the web form's guards (docs/security.md, "Abuse"), never stored and not part of the request's
+    # fingerprint (a retry with a new challenge token is the same complaint): ``website`` is a field
+    # people never see (a filled one is a bot: 400 ``rejected``); ``challenge_token`` the bot
+    # challenge's answer when one is configured (shared/challenge.py)
+    website: Annotated[str, StringConstraints(max_length=HONEYPOT_MAX)] | None = Field(None, exclude=True)
+    challenge_token: Annotated[str, StringConstraints(max_length=CHALLENGE_TOKEN_MAX)] | None = Field(
+        None, exclude=True)
 
     @field_validator("occurred_at")
     @classmethod
@@ -146,7 +157,8 @@ class AttachmentUploadRequest(_Input):
 
     filename: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
     content_type: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=127)]
-    size: int | None = Field(None, ge=1, description="declared size in bytes; the upload policy enforces the cap")
+    size: int | None = Field(None, ge=1, le=SIZE_MAX,
+                             description="declared size in bytes; the upload policy enforces the cap")
 
 
 # ----------------------------------------------------------------------------------------------

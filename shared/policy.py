@@ -53,6 +53,12 @@ POLICY: dict[str, Rule] = {
     "queue.read": _rule(READERS, own="agent lead"),
     # reports and root causes (a lead's report is scoped to their departments)
     "report.read": _rule("manager auditor", own="lead"),
+    # the audit trail (every state change, staff action, configuration change, view of contact data)
+    "audit.read": _rule("auditor"),
+    # data-subject requests (shared/privacy.py): admins carry them out, auditors read the requests
+    "privacy.export": _rule("admin"),
+    "privacy.erase": _rule("admin"),
+    "privacy.read": _rule("admin auditor"),
     # email held back by the intake
     "quarantine.read": _rule("lead manager admin auditor"),
     "quarantine.redrive": _rule("lead manager admin"),

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
+from shared import audit
 from shared.aws import error_code
 from shared.crypto import FieldCipher, LookupHasher
 from shared.items import ItemCodec, drop_none
@@ -95,6 +96,12 @@ class Page:
 
 def iso(at: datetime) -> str:
     return at.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _previous_for_audit(complaint: Complaint, entries: list[TimelineEntry]) -> Complaint:
+    from shared.stats import previous
+
+    return previous(complaint, entries)
 
 
 class ComplaintRepository:
@@ -211,8 +218,12 @@ class ComplaintRepository:
         attachment_ids = list(attachment_ids)
         ops.extend(self.attachment_ops(complaint.complaint_id, attachment_ids))
         ops.extend(self.stats.ops(increments(None, complaint, entries)))  # unconditional: they never fail
+        records = self._audit_records([(complaint, entries, None)])
+        ops.extend(audit.put_op(self._table, self._dump, r) for r in records)  # last: the indexes above stay
         try:
             self._transact(ops)
+            for record in records:
+                audit.written(record)
         except Exception as exc:
             if error_code(exc) != "TransactionCanceledException":
                 raise
@@ -538,9 +549,13 @@ class ComplaintRepository:
         first_also = len(ops)
         ops.extend(also)
         ops.extend(self.event_ops(events))
-        ops.extend(self.stats.ops(counted))  # last, unconditional: the indexes above stay as they were
+        ops.extend(self.stats.ops(counted))  # unconditional: the indexes above stay as they were
+        records = self._audit_records([(c[0], c[1], c[3] if len(c) > 3 else None) for c in changes])
+        ops.extend(audit.put_op(self._table, self._dump, r) for r in records)  # never exist: cannot fail
         try:
             self._transact(ops)
+            for record in records:
+                audit.written(record)
         except Exception as exc:
             if error_code(exc) != "TransactionCanceledException":
                 raise
@@ -551,6 +566,29 @@ class ComplaintRepository:
             stale = next((ops[i]["Update"]["Key"]["PK"]["S"][len(CASE) + 1:] for i in failed
                           if "Update" in ops[i] and ops[i]["Update"]["Key"]["SK"]["S"] == CASE), None)
             raise StaleVersion(stale or changes[0][0].complaint_id) from None
+
+    def link_raw_mail(self, complaint_id: str, bucket: str, key: str) -> None:
+        """Remember that the raw email ``bucket/key`` belongs to the case (an erasure deletes it too:
+        shared/privacy_store.py). Idempotent."""
+        from shared.privacy_store import raw_mail_link_op
+
+        self._db.put_item(**raw_mail_link_op(self._table, complaint_id, bucket, key)["Put"])
+
+    def _audit_records(self, changes: list[tuple[Complaint, list[TimelineEntry], Complaint | None]]) -> list[Any]:
+        """The audit records a write carries (:mod:`shared.audit`): one per case changed by the pipeline;
+        for an API request one in all (its first case), or none when the request has its record."""
+        scope = audit.current_scope()
+        records = []
+        for complaint, entries, before in changes:
+            if before is None and complaint.version > 1:
+                before = _previous_for_audit(complaint, entries)
+            kinds = [e.kind.value if hasattr(e.kind, "value") else str(e.kind) for e in entries]
+            record = audit.pending_case_record(complaint.complaint_id, before, complaint, kinds)
+            if record is not None:
+                records.append(record)
+            if scope is not None and scope.http:
+                break
+        return records
 
     def _transition_ops(self, complaint: Complaint, entries: Iterable[TimelineEntry],
                         expected_version: int) -> list[dict[str, Any]]:

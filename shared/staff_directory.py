@@ -43,7 +43,7 @@ class HandlerProfileIn(BaseModel):
     skills: Annotated[list[Category], Field(max_length=30)] = []  # categories they specialise in ([] = generalist)
     languages: Annotated[list[Language], Field(max_length=2)] = []  # complaint languages they take ([] = any)
     max_open: int | None = Field(None, ge=1, le=1000)  # their own cap; None: the department's
-    version: int | None = Field(None, ge=1, description="the version read, for an update (409 when stale)")
+    version: int | None = Field(None, ge=1, le=2**53, description="the version read, for an update (409 when stale)")
 
 
 class HandlerProfile(BaseModel):

@@ -34,7 +34,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from shared.events import CaseEvent
 from shared.lifecycle import OPEN_STATES, Status, check_transition
-from shared.models import Complaint, InvestigationTask, PlanComponent, TimelineEntry, TimelineKind, Visibility
+from shared.models import (VERSION_MAX, Complaint, InvestigationTask, PlanComponent, TimelineEntry, TimelineKind,
+                           Visibility)
 
 TEXT_MAX, REASON_MAX, TITLE_MAX = 20_000, 2_000, 200
 MAX_OPEN_TASKS = 10
@@ -47,7 +48,7 @@ PLAN_DECISIONS = ("approve", "reject_plan")  # a manager's (policy ``plan.decide
 class _Command(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    version: int = Field(ge=1, description="the case's version as read; 409 stale_version when it changed")
+    version: int = Field(ge=1, le=VERSION_MAX, description="the case's version as read; 409 stale_version when it changed")
 
 
 class Accept(_Command):

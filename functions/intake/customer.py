@@ -7,8 +7,10 @@
 * ``POST /complaints/{id}/feedback`` ``{"rating": 1-5, "aspects": {id: "good"|"bad"}, "comment"}`` -
   the satisfaction survey of a closed case, once.
 
-A missing or wrong token answers exactly like an unknown number (404 ``not_found``). Every answer is
-the tracking view (:func:`functions.intake.views.customer_view`) of the case as it now stands. The
+A missing or wrong token answers exactly like an unknown number (404 ``not_found``); wrong tokens lock
+the number for a while, and answers are rate limited (429 ``rate_limited``, ``docs/security.md``).
+Every answer is the tracking view (:func:`functions.intake.views.customer_view`) of the case as it
+now stands. The
 transitions are :mod:`shared.customer_messages`, :mod:`shared.closure` and :mod:`shared.feedback`;
 each write is conditional on the version read (a concurrent change: read again and retry).
 """
@@ -129,10 +131,14 @@ def feedback(request: Any, complaint_id: str):
 
 # -- reading the case with its token ---------------------------------------------------------------------
 def _tracked(request: Any, complaint_id: str) -> tuple[str, Any, list]:
-    """The number, case and timeline, if the token is one of the case's (404 as for an unknown number)."""
-    from functions.intake.api import tracked_case
+    """The number, case and timeline, if the token is one of the case's (404 as for an unknown number);
+    429 once the client's or the case's answers exceed their limits (``answer_ip``, ``answer_case``)."""
+    from functions.intake.api import limited, tracked_case
+    from shared.rate_limits import rate_limiter
 
-    case, timeline = tracked_case(request, complaint_id)
+    case, timeline = tracked_case(request, complaint_id, scope="answer_ip")
+    with limited():
+        rate_limiter(request).hit("answer_case", case.complaint_id)
     return case.complaint_id, case, timeline
 
 

@@ -20,6 +20,7 @@ from shared.clock import now as domain_now
 from shared.attachments import AttachmentRejected, AttachmentStore, check_upload
 from shared.config import Settings
 from shared.events import CustomerReplied, EventPublisher
+from shared.file_types import HEAD_BYTES, content_matches, looks_like, mismatch_problem
 from shared.lifecycle import OPEN_STATES, Status, check_transition
 from shared.mailbox import Mailbox
 from shared.models import (MAX_ATTACHMENTS, Attachment, ComplaintSubmission, TimelineEntry, TimelineKind,
@@ -137,7 +138,8 @@ class EmailIntake:
         if not bypass_limit and not self._mailbox.allow_new_case(
                 sender, per_hour=self._settings.max_cases_per_sender_per_hour):
             return self._quarantine(bucket, key, "sender_rate_limited", mail, size, received_at)
-        attachment_ids = [a.attachment_id for a in self._store_attachments(key, mail.attachments, claimable=True)]
+        stored, refused = self._store_attachments(key, mail.attachments, claimable=True)
+        attachment_ids = [a.attachment_id for a in stored]
         from pydantic import ValidationError
 
         try:
@@ -153,16 +155,20 @@ class EmailIntake:
             fields = ",".join(sorted({".".join(map(str, e["loc"])) for e in exc.errors()}))
             return self._quarantine(bucket, key, f"invalid_fields: {fields}", mail, size, received_at)
         try:
-            receipt = self._intake.submit(submission, idempotency_key=idempotency_key)
+            receipt = self._intake.submit(submission, idempotency_key=idempotency_key,
+                                          notes={"refused_attachments": refused} if refused else None)
             complaint_id = receipt.complaint_id
         except IdempotencyConflict:  # an earlier delivery opened the case with a different parse
             complaint_id = self._repo.idempotency_record(idempotency_key_hash(idempotency_key))["complaint_id"]
+        self._repo.link_raw_mail(complaint_id, bucket, key)  # an erasure deletes the raw email too
         self._mailbox.record(key, "new", decision.reason, complaint_id=complaint_id)
         return MailOutcome("new", decision.reason, complaint_id)
 
     def _reply(self, key: str, mail: ParsedMail, decision: MailDecision, received_at: datetime) -> MailOutcome:
+        from shared.privacy_store import raw_mail_link_op
+
         complaint_id = decision.complaint_id
-        stored = self._store_attachments(key, mail.attachments, claimable=False)
+        stored, refused = self._store_attachments(key, mail.attachments, claimable=False)
         for _ in range(SAVE_ATTEMPTS):
             found = self._repo.get(complaint_id)
             if found is None:  # the number in the subject was well formed but is not ours
@@ -172,7 +178,8 @@ class EmailIntake:
             entries = [TimelineEntry(
                 at=received_at, kind=TimelineKind.CUSTOMER_MESSAGE, actor="customer",
                 text=(mail.text or mail.subject)[:DESCRIPTION_MAX],
-                details={"channel": "email", "attachments": [a.attachment_id for a in stored]},
+                details={"channel": "email", "attachments": [a.attachment_id for a in stored],
+                         **({"refused_attachments": refused} if refused else {})},
             )]
             changes: dict[str, Any] = {"version": case.version + 1, "updated_at": now,
                                        "attachments": [*case.attachments, *stored][: MAX_ATTACHMENTS * 5]}
@@ -187,7 +194,9 @@ class EmailIntake:
             try:
                 self._repo.save(case.model_copy(update=changes), entries, expected_version=case.version,
                                 also=[self._mailbox.record_op(key, "reply", decision.reason, complaint_id=complaint_id,
-                                                              event_pending=True)])
+                                                              event_pending=True),
+                                      raw_mail_link_op(self._repo_table(), complaint_id,
+                                                       self._settings.required("inbound_mail_bucket"), key)])
             except StaleVersion:
                 continue
             except ConditionFailed:  # another delivery of the same message got there first
@@ -195,6 +204,9 @@ class EmailIntake:
             self._announce_reply(key, complaint_id, mail, received_at)
             return MailOutcome("reply", decision.reason, complaint_id)
         raise StaleVersion(complaint_id)  # busy case: let the queue redeliver
+
+    def _repo_table(self) -> str:
+        return self._settings.table_name
 
     def _resume_clocks(self, case: Any, now: datetime) -> tuple[dict, list]:
         if not case.clocks:
@@ -233,19 +245,29 @@ class EmailIntake:
         self._mailbox.clear_event_pending(key)
 
     # -- attachments ----------------------------------------------------------------------------
-    def _store_attachments(self, key: str, parts: list[MailAttachment], *, claimable: bool) -> list[Attachment]:
-        """Store the allowed attachments (same allow-list and cap as the web form) under ids derived
-        from the message, so a redelivery stores the same objects again instead of new ones."""
+    def _store_attachments(self, key: str, parts: list[MailAttachment], *,
+                           claimable: bool) -> tuple[list[Attachment], list[dict[str, Any]]]:
+        """Store the allowed attachments (same allow-list, cap and content check as the web form) under
+        ids derived from the message, so a redelivery stores the same objects again instead of new
+        ones. Returns them, and the parts refused because their content is not their declared type
+        (``{"part", "content_type", "problem"}``: never stored, marked on the case's timeline entry)."""
         from shared.aws import error_code
 
         cap = self._settings.attachment_max_bytes
         stored: list[Attachment] = []
+        refused: list[dict[str, Any]] = []
         for index, part in enumerate(parts):
             if len(stored) >= MAX_ATTACHMENTS:
                 break
             try:
                 filename, content_type = check_upload(part.filename, part.content_type, len(part.data), cap)
             except AttachmentRejected:
+                continue
+            if not content_matches(content_type, part.data[:HEAD_BYTES]):
+                refused.append({"part": index + 1, "content_type": content_type,
+                                "problem": mismatch_problem(content_type, part.data[:HEAD_BYTES])})
+                logger().warning("email attachment refused: content does not match its type",
+                                 extra={"content_type": content_type, "looks_like": looks_like(part.data[:HEAD_BYTES])})
                 continue
             attachment = Attachment(attachment_id=_attachment_id(key, index), filename=filename,
                                     content_type=content_type, size=len(part.data),
@@ -260,7 +282,7 @@ class EmailIntake:
                     if error_code(exc) != "ConditionalCheckFailedException":
                         raise
             stored.append(attachment)
-        return stored
+        return stored, refused
 
 
 def _no_text(language: str) -> str:

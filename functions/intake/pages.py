@@ -84,18 +84,39 @@ def upload_origins(env: dict[str, str] | None = None) -> list[str]:
     return origins
 
 
+CHALLENGE_ORIGIN = "https://challenges.cloudflare.com"  # Turnstile's widget (script and frame)
+CHALLENGE_SCRIPT = CHALLENGE_ORIGIN + "/turnstile/v0/api.js"
+
+
 def content_security_policy(env: dict[str, str] | None = None) -> str:
+    from shared.challenge import site_key
+
     uploads = " ".join(["'self'", *upload_origins(env)])
+    challenge = f" {CHALLENGE_ORIGIN}" if site_key(env) else ""  # only while a bot challenge is on
     return "; ".join([
         "default-src 'none'",
-        "script-src 'self'",
+        f"script-src 'self'{challenge}",
         "style-src 'self'",
         "img-src 'self' data: blob:",
         f"connect-src {uploads}",
         f"form-action {uploads}",
+        *([f"frame-src {CHALLENGE_ORIGIN}"] if challenge else []),
         "base-uri 'none'",
         "frame-ancestors 'none'",
     ])
+
+
+def challenge_widget(env: dict[str, str] | None = None) -> str:
+    """The bot challenge's widget for the form (empty unless ``CHALLENGE_PROVIDER`` is on, see
+    shared/challenge.py): Turnstile renders into it and puts its token in a ``challenge_token`` field."""
+    from shared.challenge import site_key
+
+    key = site_key(env)
+    if not key:
+        return ""
+    return (f'<div class="challenge cf-turnstile" data-sitekey="{html.escape(key)}" '
+            'data-response-field-name="challenge_token"></div>\n'
+            f'      <script src="{CHALLENGE_SCRIPT}" async defer></script>')
 
 
 def _security_headers() -> dict[str, str]:
@@ -171,6 +192,7 @@ def _render(page_name: str, request: Any, rules: dict | None = None) -> Response
         page.replace("{{base}}", html.escape(base))
         .replace("{{lang}}", _language(request))
         .replace("{{form_rules}}", json_for_script(rules or {}))
+        .replace("{{challenge_widget}}", challenge_widget() if page_name == "form" else "")
     )
     headers = {"Content-Type": HTML_TYPE, "Cache-Control": PAGE_CACHE, **_security_headers()}
     return Response(body=page, status_code=200, headers=headers)

@@ -1,4 +1,5 @@
-"""Taking a complaint in: validate attachments, give it a number and a tracking token, store it
+"""Taking a complaint in: validate attachments (uploaded, within the cap, of their declared type by
+name and by content), give it a number and a tracking token, store it
 with its first timeline entry in one transaction, then announce it on the event bus.
 
 If the announcement fails, the case stays marked as owing its event and the outbox
@@ -9,13 +10,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable
+from typing import Any, Callable
 
 from shared.clock import now as domain_now
 from shared.attachments import AttachmentStore
 from shared.config import Settings
 from shared.crypto import FieldCipher
 from shared.events import ComplaintReceived, EventPublisher
+from shared.file_types import HEAD_BYTES, content_matches, looks_like, mismatch_problem
 from shared.identifiers import hash_tracking_token, new_complaint_number, new_tracking_token
 from shared.models import (Attachment, Complaint, ComplaintSubmission, Customer, Product, TimelineEntry,
                            TimelineKind, detect_language)
@@ -64,7 +66,10 @@ class Intake:
         self._cipher, self._settings = cipher, settings
         self._now = clock or domain_now
 
-    def submit(self, submission: ComplaintSubmission, *, idempotency_key: str | None = None) -> Receipt:
+    def submit(self, submission: ComplaintSubmission, *, idempotency_key: str | None = None,
+               notes: dict[str, Any] | None = None) -> Receipt:
+        """``notes``: more details for the case's ``received`` entry (staff see them), e.g. the email
+        attachments refused because their content did not match their type."""
         attachments = self.checked_attachments(submission.attachment_ids)
         now = self._now()
         fingerprint = request_fingerprint(submission)
@@ -83,7 +88,7 @@ class Intake:
                 self._repo.create(
                     complaint,
                     [TimelineEntry(at=now, kind=TimelineKind.RECEIVED, status=complaint.status,
-                                   details={"channel": complaint.channel.value})],
+                                   details={"channel": complaint.channel.value, **(notes or {})})],
                     idempotency=claim, attachment_ids=[a.attachment_id for a in attachments],
                 )
                 break
@@ -102,6 +107,14 @@ class Intake:
                                               "attachments": len(attachments)})
         self.announce(ComplaintReceived.of(complaint))
         return Receipt(complaint.complaint_id, token, iso(now))
+
+    def is_replay(self, idempotency_key: str, submission: ComplaintSubmission) -> bool:
+        """Whether this key already stored this very submission (its retry then only replays the receipt)."""
+        import time
+
+        record = self._repo.idempotency_record(idempotency_key_hash(idempotency_key))
+        return (record is not None and int(record.get("expires_at", 0)) >= time.time()
+                and record.get("request_hash") == request_fingerprint(submission))
 
     def announce(self, event: ComplaintReceived) -> bool:
         """Publish ComplaintReceived and clear the pending mark; on failure leave it for the outbox."""
@@ -145,6 +158,11 @@ class Intake:
                 problems.append({"field": "attachment_ids", "problem": f"{att_id} is larger than {upload.max_bytes} bytes"})
             elif stored.content_type != upload.content_type:
                 problems.append({"field": "attachment_ids", "problem": f"{att_id} was uploaded with another type"})
+            elif not content_matches(upload.content_type, head := self._store.head_bytes(upload.key, HEAD_BYTES)):
+                logger().warning("attachment refused: content does not match its type",
+                                 extra={"content_type": upload.content_type, "looks_like": looks_like(head)})
+                problems.append({"field": "attachment_ids",
+                                 "problem": f"{att_id}: {mismatch_problem(upload.content_type, head)}"})
             else:
                 found.append(Attachment(attachment_id=att_id, filename=upload.filename,
                                         content_type=upload.content_type, size=stored.size, key=upload.key))

@@ -122,6 +122,7 @@ def export(request: Any):
         raise ApiError(400, "invalid_query", "some query parameters are invalid", problems)
 
     data, content_type, name = render_export(fmt, period, scope, language)
+    _audit_export(request, principal, fmt, period, scope, len(data))
     log = {"format": fmt, "period": period.label, "scoped": scope.departments is not None, "bytes": len(data)}
     if len(data) <= settings().report_inline_bytes:
         logger().info("report exported inline", extra=log)
@@ -137,6 +138,21 @@ def export(request: Any):
                                 scope=exports.scope_slug(scope))
     logger().info("report exported to the reports bucket", extra=log)
     return json_response({"export": stored.as_json()})
+
+
+def _audit_export(request: Any, principal: StaffPrincipal, fmt: str, period: Period, scope: Scope, size: int) -> None:
+    """The audit record of an export, written before the file leaves (no record, no file: 503)."""
+    from shared.audit import AuditUnavailable, audit_log
+
+    context = getattr(request, "context", None) or {}
+    try:
+        audit_log().record(action="report.exported", actor=principal.subject, role=principal.role,
+                           request_id=context.get("requestId"),
+                           details={"format": fmt, "period": period.label, "bytes": size,
+                                    "departments": list(scope.departments) if scope.departments is not None else None})
+    except AuditUnavailable:
+        logger().error("audit record not written: export withheld", extra={"action": "report.exported"})
+        raise ApiError(503, "audit_unavailable", "the audit trail cannot be written just now; please retry") from None
 
 
 def render_export(fmt: str, period: Period, scope: Scope, language: str) -> tuple[bytes, str, str]:

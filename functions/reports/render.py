@@ -168,8 +168,10 @@ def cjk_font() -> str | None:
 
 
 def _prepare_matplotlib() -> None:
-    # Lambda's home is read-only: matplotlib keeps its font cache in /tmp there
-    os.environ.setdefault("MPLCONFIGDIR", str(Path(os.environ.get("TMPDIR", "/tmp")) / "matplotlib"))
+    # Lambda's home is read-only: matplotlib keeps its font cache in the temporary directory (/tmp there)
+    import tempfile
+
+    os.environ.setdefault("MPLCONFIGDIR", str(Path(tempfile.gettempdir()) / "matplotlib"))
     import matplotlib
 
     matplotlib.use("Agg", force=True)

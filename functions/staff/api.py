@@ -146,6 +146,9 @@ def _keeps(c: Any, wanted: dict[str, Any], since: datetime | None, until: dateti
 def get_complaint(request: Any, complaint_id: str):
     principal = staff(request)
     number = complaint_number(complaint_id)
+    from shared.http import query
+
+    query(request)
     # checked before any contact data is decrypted; a case in triage: whoever classifies may read it
     authorized_case(principal, number, "case.read", in_triage="triage.read")
     found = complaint_repository().get(number, with_contact=True)

@@ -47,8 +47,10 @@ def list_inbox(request: Any):
 def mark_read(request: Any, item_id: str):
     principal = staff(request)
     require(principal, "inbox.read")
+    from shared.http import no_body
     from shared.inbox import staff_inbox
 
+    no_body(request)
     item = staff_inbox().mark_read(principal.subject, item_id, now())
     if item is None:
         raise ApiError(404, "not_found", "no item with this id in your inbox")

@@ -21,8 +21,10 @@ from shared.policy import require
 def get_preferences(request: Any):
     principal = staff(request)
     require(principal, "preferences.set")
+    from shared.http import query
     from shared.preferences import preference_store
 
+    query(request)
     return json_response(preference_store().get(principal.subject).view())
 
 

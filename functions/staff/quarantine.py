@@ -25,7 +25,9 @@ def list_messages(request: Any):
     require(staff(request), "quarantine.read")
     from shared.store import mailbox
 
-    params = request.query_params or {}
+    from shared.http import query
+
+    params = query(request, {"limit", "cursor"})
     limit = params.get("limit") or str(LIMIT_DEFAULT)
     if not limit.isdigit() or not 1 <= int(limit) <= LIMIT_MAX:
         raise ApiError(400, "invalid_query", "limit must be 1 to 100", [{"field": "limit", "problem": "out of range"}])
@@ -40,8 +42,10 @@ def list_messages(request: Any):
 def get_message(request: Any, quarantine_id: str):
     require(staff(request), "quarantine.read")
     from shared.aws import client
+    from shared.http import query
     from shared.store import mailbox
 
+    query(request)
     message = mailbox().quarantined_message(quarantine_id)
     if message is None:
         raise ApiError(404, "not_found", "no quarantined message with this id")
@@ -57,7 +61,10 @@ def redrive(request: Any, quarantine_id: str):
     require(principal, "quarantine.redrive")
     from shared.aws import client
     from shared.config import settings
+    from shared.http import no_body
     from shared.store import mailbox
+
+    no_body(request)
 
     box = mailbox()
     message = box.quarantined_message(quarantine_id)

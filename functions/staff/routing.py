@@ -18,6 +18,7 @@ from functions.staff.api import LIMIT_DEFAULT, LIMIT_MAX, authorized_case, compl
 from functions.staff.views import staff_summary
 from shared.config_store import KINDS as CONFIG_KINDS
 from shared.http import ApiError, endpoint, json_response, parse_json_body, validation_details
+from shared.models import VERSION_MAX
 from shared.policy import require
 from shared.staff_directory import DEPARTMENT_ID, HANDLER_ID, HandlerProfileIn
 
@@ -29,7 +30,7 @@ class _Body(BaseModel):
 
 
 class ConfigChange(_Body):
-    version: int = Field(ge=0, description="the version read (0: the bundled default)")
+    version: int = Field(ge=0, le=VERSION_MAX, description="the version read (0: the bundled default)")
     config: dict[str, Any]
     comment: Annotated[str, StringConstraints(max_length=500)] | None = None
 
@@ -39,13 +40,13 @@ class Availability(_Body):
 
 
 class Claim(_Body):
-    version: int | None = Field(None, ge=1)
+    version: int | None = Field(None, ge=1, le=VERSION_MAX)
 
 
 class Assignment(_Body):
     handler_id: Annotated[str, StringConstraints(pattern=HANDLER_ID)]
     reason: Reason
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=VERSION_MAX)
     override_cap: bool = False
 
 
@@ -53,7 +54,7 @@ class Transfer(_Body):
     department: Annotated[str, StringConstraints(pattern=DEPARTMENT_ID)] | None = None
     handler_id: Annotated[str, StringConstraints(pattern=HANDLER_ID)] | None = None
     reason: Reason
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=VERSION_MAX)
 
 
 def _body(request: Any) -> dict[str, Any]:
@@ -69,11 +70,9 @@ def _kind(kind: str) -> str:
 
 
 def _params(request: Any, allowed: set[str]) -> dict[str, str]:
-    params = dict(request.query_params or {})
-    problems = [{"field": k, "problem": "unknown query parameter"} for k in params if k not in allowed]
-    if problems:
-        raise ApiError(400, "invalid_query", "some query parameters are invalid", problems)
-    return params
+    from shared.http import query  # 400 for a query parameter not in ``allowed``
+
+    return query(request, allowed)
 
 
 # -- configuration -----------------------------------------------------------------------------------------
@@ -153,6 +152,7 @@ def get_handler(request: Any, handler_id: str):
     require(staff(request), "staff.read")
     from shared.staff_directory import staff_directory
 
+    _params(request, set())
     profile = staff_directory().profile(handler_id)
     if profile is None:
         raise ApiError(404, "not_found", "no handler with this id")

@@ -86,6 +86,9 @@ def for_case(request: Any, complaint_id: str):
     principal = staff(request)
     number = complaint_number(complaint_id)
     case = authorized_case(principal, number, "suggestions.read")
+    from shared.http import query
+
+    query(request)
     found = complaint_repository().get(number)
     timeline = found[1] if found else []
     # agents and leads may read their departments' cases only: so are the cases suggested to them

@@ -17,6 +17,7 @@ from functions.staff.api import _limit as page_limit, complaint_number, staff
 from functions.staff.views import task_view
 from functions.staff.workflow import commit, context, refusals, stale
 from shared.http import ApiError, endpoint, json_response, parse_json_body
+from shared.models import VERSION_MAX
 from shared.workflow import REASON_MAX
 
 class CloseTaskIn(BaseModel):
@@ -24,7 +25,7 @@ class CloseTaskIn(BaseModel):
 
     state: Literal["done", "cancelled"]
     outcome: Annotated[str, StringConstraints(min_length=1, max_length=REASON_MAX)]
-    version: int = Field(ge=1, description="the case's version as read (the task list gives it)")
+    version: int = Field(ge=1, le=VERSION_MAX, description="the case's version as read (the task list gives it)")
 
 
 @endpoint

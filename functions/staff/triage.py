@@ -20,7 +20,7 @@ from functions.staff.views import staff_summary
 from shared.http import ApiError, endpoint, json_response, parse_json_body
 from shared.policy import require
 from shared.lifecycle import Status
-from shared.models import TimelineEntry, TimelineKind, Visibility
+from shared.models import VERSION_MAX, TimelineEntry, TimelineKind, Visibility
 
 DEFAULT_LABELS = ("product_quality", "food_safety", "delivery_logistics", "service_attitude", "billing_price",
                   "refund_after_sales", "privacy_security", "other")
@@ -35,7 +35,7 @@ class CorrectionIn(BaseModel):
     category: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     priority: Annotated[str, StringConstraints(pattern=r"^P[1-4]$")] | None = None
     reason: Annotated[str, StringConstraints(max_length=500)] | None = None
-    version: int = Field(ge=1, strict=True)
+    version: int = Field(ge=1, le=VERSION_MAX, strict=True)
 
 
 @endpoint

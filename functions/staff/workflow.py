@@ -17,6 +17,7 @@ from typing import Any, Iterator
 
 from functions.staff.api import authorized_case, complaint_number, staff
 from functions.staff.views import plan_view, staff_detail, staff_summary
+from shared import audit
 from shared.http import ApiError, endpoint, json_response, parse_json_body
 from shared.repository import iso
 
@@ -39,6 +40,7 @@ def act(request: Any, complaint_id: str):
         raise ApiError(422, "validation_failed", "unknown or missing action", [
             {"field": "action", "problem": "must be one of " + ", ".join(ACTIONS)}])
     command = parse_command(body)
+    audit.note(workflow_action=command.action)  # the request's audit record says which
     if case.version != command.version:
         raise stale(command.version, case.version)
     with refusals():

@@ -16,7 +16,7 @@ import requests
 pytestmark = pytest.mark.e2e
 
 PNG = base64.b64decode(
-    "iVBORw0KGBgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8/5+hHgAHggJ/PchI7wAAAABJRU5ErkJggg==")
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8/5+hHgAHggJ/PchI7wAAAABJRU5ErkJggg==")
 
 
 def send(stack, msg: EmailMessage) -> None:

@@ -66,6 +66,13 @@ EXPECTED: dict[str, tuple[set[str], set[str]]] = {
     "root-cause alerts": ({L}, {M, AU}),
     "department report": ({L}, {M, AU}),  # a lead: their departments' figures only
     "report export": ({L}, {M, AU}),
+    # the audit trail (issue 8)
+    "audit trail": (set(), {AU}),
+    # data-subject requests (issue 8): admins carry them out, auditors read them
+    "privacy export": (set(), {AD}),
+    "privacy erasure": (set(), {AD}),
+    "privacy requests": (set(), {AD, AU}),
+    "privacy request": (set(), {AD, AU}),
 }
 
 
@@ -117,6 +124,11 @@ def requests_for(number: str) -> dict[str, tuple[str, str, dict | None]]:
         "root-cause alerts": ("GET", f"/staff/reports/alerts?department={OWN}", None),
         "department report": ("GET", f"/staff/reports?department={OWN}&period=not-a-period", None),
         "report export": ("GET", f"/staff/reports/export?department={OWN}&format=pdf", None),
+        "audit trail": ("GET", "/staff/audit?since=not-a-day", None),
+        "privacy export": ("POST", "/staff/privacy/export", {"email": "not an address"}),
+        "privacy erasure": ("POST", "/staff/privacy/erasure", {"email": "not an address", "reason": "matrix"}),
+        "privacy requests": ("GET", "/staff/privacy/requests?status=not-a-status", None),
+        "privacy request": ("GET", "/staff/privacy/requests/prv_00000000000000000000", None),
     }
 
 
@@ -185,6 +197,7 @@ def test_the_matrix_covers_every_staff_route():
                    .replace("/staff/quarantine/q-unknown", "/staff/quarantine/{quarantine_id}")
                    .replace("/staff/inbox/bm90LWFuLWl0ZW0", "/staff/inbox/{item_id}")
                    .replace(f"/tasks/{TASK}", "/tasks/{task_id}")
+                   .replace("/staff/privacy/requests/prv_00000000000000000000", "/staff/privacy/requests/{request_id}")
                    .replace("/staff/config/routing", "/staff/config/{kind}")
                    .replace("/staff/config/sla", "/staff/config/{kind}")) for m, p in covered}
     assert staff_routes <= normalised, sorted(staff_routes - normalised)

@@ -319,7 +319,18 @@
     optional(body, "occurred_at", "occurred_at");
     const ids = uploads.ids();
     if (ids.length) body.attachment_ids = ids;
+    // the honeypot (people never see it: only a bot fills it) and the bot challenge's one-time token,
+    // when the page shows a challenge widget (it puts the token in a field named challenge_token)
+    const honeypot = form.elements.namedItem("website");
+    if (honeypot && honeypot.value) body.website = honeypot.value;
+    const challenge = form.elements.namedItem("challenge_token");
+    if (challenge && challenge.value) body.challenge_token = challenge.value;
     return body;
+  }
+
+  function resetChallenge() {
+    // a challenge token is good for one submission: a refused one needs a new one
+    if (window.turnstile && typeof window.turnstile.reset === "function") window.turnstile.reset();
   }
 
   function setSubmitting(on) {
@@ -362,6 +373,7 @@
       showResult(answer.body);
       return;
     }
+    resetChallenge();
     if (answer.networkError || answer.status >= 500 || answer.status === 429) {
       // The complaint may have been stored: a retry reuses the same key, so it is not stored twice.
       showSummary({ kind: "text", text: genericError(answer) });
