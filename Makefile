@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check
 
-.PHONY: install run test audit bench package clean
+.PHONY: install run test audit bench package deploy clean
 
 install: $(VENV)/.installed
 
@@ -30,6 +30,14 @@ bench: install
 
 package: install
 	$(PY) -m infra.package
+
+# make deploy STAGE=prod SENDER_ADDRESS=... PUBLIC_BASE_URL=https://... COMPLAINT_ADDRESSES=a@x,b@x
+#   [OPERATOR_EMAIL=...] [ARTEFACTS_BUCKET=...] [CONFIG_DIR=...] [MODEL_FILE=...] [PRIORITY_RULES_FILE=...]
+#   [DRY_RUN=1]: package, deploy the stack, stage the configuration (infra/deploy.py, docs/operations.md).
+# These variables reach infra/deploy.py through the environment.
+STAGE ?= dev
+deploy: install
+	STAGE='$(STAGE)' $(PY) -m infra.deploy $(if $(DRY_RUN),--dry-run)
 
 clean:
 	rm -rf $(VENV) var dist functions/vendor functions/requirements.txt .pytest_cache .bench

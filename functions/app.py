@@ -16,6 +16,26 @@ BODY_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencod
               "multipart/form-data", "application/octet-stream"]
 
 
+# -- logs' correlation keys, tracing and metrics of every invocation (shared/observability.py) ----
+# Registered first, so it wraps everything else (the audit trail's logs carry the keys too).
+@app.middleware("http")
+def observe_requests(request, get_response):
+    from shared import observability
+    return observability.around_request(request, get_response)
+
+
+@app.middleware("sqs")
+def observe_queue_events(event, get_response):
+    from shared import observability
+    return observability.around_event(event, get_response)
+
+
+@app.middleware("scheduled")
+def observe_scheduled_events(event, get_response):
+    from shared import observability
+    return observability.around_event(event, get_response)
+
+
 # -- the audit trail's actor for every invocation (functions/audit_scope.py) ---------------------
 @app.middleware("http")
 def audit_requests(request, get_response):
@@ -33,6 +53,13 @@ def audit_queue_events(event, get_response):
 def audit_scheduled_events(event, get_response):
     from functions import audit_scope
     return audit_scope.around_event(event, get_response)
+
+
+# -- operations: is the API able to reach what it needs? (functions/health) ----------------------
+@app.route("/health", methods=["GET"])
+def health_check():
+    from functions.health import api
+    return api.health(app.current_request)
 
 
 # -- customer-facing pages and API (intake) ---------------------------------------------------
@@ -306,14 +333,22 @@ def console_asset(name):
 
 
 # -- events --------------------------------------------------------------------------------------
-@app.on_sqs_message(queue=f"complaints-{STAGE}-email-intake", batch_size=5)
+# Batch sizes, batching windows and maximum concurrency per consumer: a 100x burst waits in the queues
+# instead of throttling DynamoDB or exceeding SES's sending rate (the arithmetic: docs/scaling.md). The
+# notifier paces its sends to the account's quota shared by this many containers (notifier/pacing.py).
+NOTIFIER_MAX_CONCURRENCY = int(os.environ.get("NOTIFIER_MAX_CONCURRENCY") or 2)
+
+
+@app.on_sqs_message(queue=f"complaints-{STAGE}-email-intake", batch_size=5, maximum_batching_window_in_seconds=1,
+                    maximum_concurrency=2)
 def take_in_email(event):
     """Raw messages stored by SES's receipt rule (or the local SMTP listener) in the inbound bucket."""
     from functions.intake import mail_handler
     return mail_handler.handle(event)
 
 
-@app.on_sqs_message(queue=f"complaints-{STAGE}-notifier", batch_size=10)
+@app.on_sqs_message(queue=f"complaints-{STAGE}-notifier", batch_size=10, maximum_batching_window_in_seconds=1,
+                    maximum_concurrency=NOTIFIER_MAX_CONCURRENCY)
 def notify_customer(event):
     """Acknowledgements to the customer (email or SMS) for ComplaintReceived and CustomerReplied, staff
     alerts (inbox item + email) for StaffAlertRaised, and the workflow's CaseEvents to the customer and
@@ -322,14 +357,16 @@ def notify_customer(event):
     return handlers.handle(event)
 
 
-@app.on_sqs_message(queue=f"complaints-{STAGE}-router", batch_size=10)
+@app.on_sqs_message(queue=f"complaints-{STAGE}-router", batch_size=10, maximum_batching_window_in_seconds=1,
+                    maximum_concurrency=5)
 def route_complaint(event):
     """Classification, priority, repeats and clusters for every ComplaintReceived (functions/router)."""
     from functions.router import handlers
     return handlers.handle(event)
 
 
-@app.on_sqs_message(queue=f"complaints-{STAGE}-assignment", batch_size=10)
+@app.on_sqs_message(queue=f"complaints-{STAGE}-assignment", batch_size=10, maximum_batching_window_in_seconds=1,
+                    maximum_concurrency=5)
 def assign_complaint(event):
     """Department, SLA clocks and handler for every ComplaintClassified (shared/assignment.py)."""
     from functions.router import handlers

@@ -15,7 +15,9 @@
     twice). The first complaint is reported apart: it pays for the KMS data key and the HMAC
     secret that a warm container keeps. Target: <= 3 calls per complaint warm.
 
-Further sections: the email corpus, duplicate detection, the SLA sweep's cost at 1,000 vs 100,000
+Further sections: the pipeline's cost per 1,000 complaints (``infra/pipeline_bench.py``:
+``var/bench/pipeline.json``, docs/scaling.md), package size and cold start per function
+(``infra/package_bench.py``: ``var/bench/package.json``), the email corpus, duplicate detection, the SLA sweep's cost at 1,000 vs 100,000
 open cases with 50 due (``infra/sweep_bench.py``: it must not grow with the open cases; skip with
 ``--without-sweep``), assignment fairness over 10,000 simulated cases (``infra/fairness_bench.py``),
 spike detection on simulated daily series (``infra/spike_bench.py``: detection delay and false alarms
@@ -246,6 +248,21 @@ def main(argv: list[str] | None = None) -> int:
           + ", ".join(f"{op} {c}" for op, c in calls["warm_calls_total_by_operation"].items()))
     print(f"            {calls['warm_calls_per_complaint']:.2f} calls per complaint warm "
           f"(target <= {CALLS_TARGET:g}) {'OK' if calls['met'] else 'MISSED'}")
+
+    from infra.pipeline_bench import OUT as PIPELINE_OUT, run as pipeline_figures, summary_lines as pipeline_summary
+
+    pipeline = results["pipeline"] = pipeline_figures()  # cost per 1,000 complaints (docs/scaling.md)
+    PIPELINE_OUT.parent.mkdir(parents=True, exist_ok=True)
+    PIPELINE_OUT.write_text(json.dumps(pipeline, indent=2, default=str) + "\n", encoding="utf-8")
+    for line in pipeline_summary(pipeline):
+        print(line)
+
+    from infra.package_bench import OUT as PACKAGE_OUT, run as package_figures, summary_lines as package_summary
+
+    packaged = results["package"] = package_figures(args.runs)  # size and cold start per function
+    PACKAGE_OUT.write_text(json.dumps(packaged, indent=2) + "\n", encoding="utf-8")
+    for line in package_summary(packaged):
+        print(line)
 
     from infra.mail_bench import corpus_figures
 

@@ -91,6 +91,12 @@ def step_packages(functions_dir: Path = FUNCTIONS) -> list[str]:
     )
 
 
+def step_modules(functions_dir: Path = FUNCTIONS) -> list[str]:
+    """The modules directly under functions/ that app.py's handlers import (``app.py`` itself is the
+    project's entry point: Chalice packages it at the zip root)."""
+    return sorted(p.name for p in functions_dir.glob("*.py") if p.name not in ("__init__.py", "app.py"))
+
+
 def write_vendor(project_dir: Path, functions_dir: Path = FUNCTIONS, shared_dir: Path = SHARED) -> Path:
     vendor = project_dir / "vendor"
     if vendor.is_symlink() or vendor.is_file():
@@ -99,6 +105,8 @@ def write_vendor(project_dir: Path, functions_dir: Path = FUNCTIONS, shared_dir:
         shutil.rmtree(vendor)
     (vendor / "functions").mkdir(parents=True)
     shutil.copy2(functions_dir / "__init__.py", vendor / "functions" / "__init__.py")
+    for module in step_modules(functions_dir):  # functions/audit_scope.py and the like
+        shutil.copy2(functions_dir / module, vendor / "functions" / module)
     for name in step_packages(functions_dir):
         _link(vendor / "functions" / name, functions_dir / name)
     _link(vendor / "shared", shared_dir)
@@ -395,6 +403,9 @@ def tidy_zip(zip_path: Path) -> list[str]:
     for step in step_packages():
         if f"functions/{step}/__init__.py" not in names:
             raise PackagingError(f"{zip_path}: functions/{step}/ was not packaged (symlink not followed?)")
+    for module in step_modules():
+        if f"functions/{module}" not in names:
+            raise PackagingError(f"{zip_path}: functions/{module} was not packaged")
     return names
 
 

@@ -14,7 +14,10 @@ def process_sqs_batch(event: Any, record_handler: Callable[[Any], Any]) -> dict[
     """``event``: Chalice's SQSEvent or the raw Lambda event; returns the partial batch response."""
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
+    from shared.observability import per_record
+
     raw = event.to_dict() if hasattr(event, "to_dict") else event
+    record_handler = per_record(record_handler)  # each record's logs carry its message id and case number
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return process_partial_response(event=raw, record_handler=record_handler, processor=processor,
                                     context=getattr(event, "context", None))

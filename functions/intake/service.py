@@ -21,6 +21,7 @@ from shared.file_types import HEAD_BYTES, content_matches, looks_like, mismatch_
 from shared.identifiers import hash_tracking_token, new_complaint_number, new_tracking_token
 from shared.models import (Attachment, Complaint, ComplaintSubmission, Customer, Product, TimelineEntry,
                            TimelineKind, detect_language)
+from shared import metrics
 from shared.observability import logger
 from shared.repository import (AttachmentUnavailable, ComplaintRepository, IdempotencyClaim, IdempotencyKeyUsed,
                                NumberTaken, expiry, iso)
@@ -105,6 +106,7 @@ class Intake:
         log.append_keys(complaint_id=complaint.complaint_id)
         log.info("complaint received", extra={"channel": complaint.channel.value, "language": complaint.language,
                                               "attachments": len(attachments)})
+        metrics.count(metrics.COMPLAINTS_RECEIVED, channel=complaint.channel.value)
         self.announce(ComplaintReceived.of(complaint))
         return Receipt(complaint.complaint_id, token, iso(now))
 

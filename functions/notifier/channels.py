@@ -22,11 +22,15 @@ def _code(exc: BaseException) -> str:
 
 
 class EmailChannel:
-    def __init__(self, sesv2: Any, *, sender_address: str, configuration_set: str | None):
+    def __init__(self, sesv2: Any, *, sender_address: str, configuration_set: str | None, pacer: Any = None):
         self._ses, self._sender, self._configuration_set = sesv2, sender_address, configuration_set
+        self._pacer = pacer  # () -> pacing.SendPacer: waits for this container's turn under the SES quota
 
     def send(self, raw: bytes, *, to: str, purpose: str) -> str:
-        """Send a raw MIME message; returns SES's MessageId."""
+        """Send a raw MIME message; returns SES's MessageId. With a pacer, waits for its slot first
+        (raises ``pacing.SendingPaused`` when the day's quota is used up)."""
+        if self._pacer is not None:
+            self._pacer().take()
         kwargs: dict[str, Any] = {
             "FromEmailAddress": self._sender,
             "Destination": {"ToAddresses": [to]},

@@ -36,7 +36,7 @@ def notifier() -> Notifier:
     s = settings()
     return Notifier(complaint_repository(), DeliveryLog(client("dynamodb"), s.table_name),
                     EmailChannel(client("sesv2"), sender_address=s.sender_address,
-                                 configuration_set=s.ses_configuration_set),
+                                 configuration_set=s.ses_configuration_set, pacer=email_pacer),
                     SmsChannel(client("sns")), s)
 
 
@@ -52,7 +52,7 @@ def staff_alerts() -> StaffAlerts:
     s = settings()
     return StaffAlerts(staff_directory(), staff_inbox(), DeliveryLog(client("dynamodb"), s.table_name),
                        EmailChannel(client("sesv2"), sender_address=s.sender_address,
-                                    configuration_set=s.ses_configuration_set), s)
+                                    configuration_set=s.ses_configuration_set, pacer=email_pacer), s)
 
 
 def staff_notices() -> StaffNotices:
@@ -81,7 +81,7 @@ def _staff_notices(dynamodb: Any) -> StaffNotices:
     log = DeliveryLog(dynamodb, s.table_name)
     return StaffNotices(complaint_repository(), staff_directory(), preference_store(), staff_inbox(), log,
                         EmailChannel(client("sesv2"), sender_address=s.sender_address,
-                                     configuration_set=s.ses_configuration_set),
+                                     configuration_set=s.ses_configuration_set, pacer=email_pacer),
                         SmsChannel(client("sns")),
                         Webhooks(log, secret_store(), WebhookPoster(), console_base=s.public_base_url),
                         config_store(), s)
@@ -91,10 +91,44 @@ def handle(event: Any) -> dict[str, Any]:
     """``event``: Chalice's SQSEvent (or the raw Lambda event); returns the partial batch response."""
     from shared.batch import process_sqs_batch
 
+    _context["lambda"] = getattr(event, "context", None)  # the invocation's remaining time, for pacing
     return process_sqs_batch(event, _record)
 
 
+def email_pacer() -> Any:
+    from functions.notifier.pacing import email_pacer as pacer
+
+    return pacer()
+
+
 def _record(record: Any) -> str:
+    """Paced: a record whose emails cannot go out soon enough (SES quota) comes back later, untouched."""
+    from functions.notifier.pacing import SendingPaused
+
+    try:
+        email_pacer().admit(_remaining_seconds(record))
+        return _deliver(record)
+    except SendingPaused as paused:
+        from functions.notifier.redelivery import Redelivery
+        from shared.aws import client
+        from shared.clock import now
+
+        logger().info("notification paced: the message comes back later",
+                      extra={"sqs_message_id": record.message_id, "reason": paused.reason})
+        Redelivery(client("sqs")).postpone(record, paused.until, now())
+        raise
+
+
+def _remaining_seconds(record: Any) -> float | None:
+    context = _context.get("lambda")
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return remaining() / 1000 if callable(remaining) else None
+
+
+_context: dict[str, Any] = {}
+
+
+def _deliver(record: Any) -> str:
     alert = staff_alert_of(record.body)
     if alert is not None:
         return staff_alerts().deliver(alert)

@@ -41,6 +41,7 @@ from shared.events import CUSTOMER_KINDS, CaseEvent
 from shared.identifiers import hash_tracking_token, new_tracking_token
 from shared.mail_ids import our_message_id, ses_message_ids
 from shared.models import Complaint, TimelineEntry, TimelineKind
+from shared import metrics
 from shared.observability import logger
 from shared.repository import ComplaintRepository
 
@@ -151,6 +152,7 @@ class Notifier:
         except Exception as exc:
             code = exc.code if isinstance(exc, SendFailed) else (error_code(exc) or type(exc).__name__)
             self._log.failed(claim, error=code)
+            metrics.count(metrics.NOTIFICATIONS_FAILED, channel=channel)
             logger().warning("notification failed; the event will be retried",
                              extra={**extra, "error": code, "attempt": claim.attempt})
             raise
@@ -158,6 +160,7 @@ class Notifier:
             logger().warning("notification sent, but its claim had been taken over", extra=extra)
         if notice.purpose == ACK:
             self._timeline(complaint.complaint_id, now, channel)
+        metrics.count(metrics.NOTIFICATIONS_SENT, channel=channel)
         logger().info("notification sent", extra={**extra, "language": language, "attempt": claim.attempt})
         return Outcome("sent", channel)
 

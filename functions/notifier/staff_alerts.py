@@ -28,6 +28,7 @@ from shared.config import Settings
 from shared.events import StaffAlertRaised
 from shared.inbox import InboxItem, StaffInbox, parse_time
 from shared.mail_ids import our_message_id, ses_message_ids
+from shared import metrics
 from shared.observability import logger
 from shared.repository import iso
 from shared.staff_directory import HandlerProfile, StaffDirectory
@@ -140,11 +141,13 @@ class StaffAlerts:
         except Exception as exc:
             code = exc.code if isinstance(exc, SendFailed) else (error_code(exc) or type(exc).__name__)
             self._log.failed(claim, error=code)
+            metrics.count(metrics.NOTIFICATIONS_FAILED, channel=CHANNEL)
             logger().warning("staff alert email failed; the event will be retried",
                              extra={**extra, "error": code, "attempt": claim.attempt})
             raise
         if not self._log.sent(claim, sent_at=now, message_ids=[ours, *ses_message_ids(ses_id, s.region)]):
             logger().warning("staff alert email sent, but its claim had been taken over", extra=extra)
+        metrics.count(metrics.NOTIFICATIONS_SENT, channel=CHANNEL)
         logger().info("staff alert email sent", extra={**extra, "language": language, "attempt": claim.attempt})
         return "sent"
 

@@ -38,6 +38,7 @@ from shared.events import STAFF_KINDS, CaseEvent, CustomerReplied
 from shared.inbox import InboxItem, StaffInbox
 from shared.mail_ids import our_message_id, ses_message_ids
 from shared.models import Complaint
+from shared import metrics
 from shared.observability import logger
 from shared.preferences import PreferenceStore, is_urgent
 from shared.repository import ComplaintRepository, iso
@@ -183,11 +184,13 @@ class StaffNotices:
         except Exception as exc:
             code = exc.code if isinstance(exc, SendFailed) else (error_code(exc) or type(exc).__name__)
             self._log.failed(claim, error=code)
+            metrics.count(metrics.NOTIFICATIONS_FAILED, channel=channel)
             logger().warning("staff notice failed; the event will be retried",
                              extra={**extra, "channel": channel, "error": code, "attempt": claim.attempt})
             raise
         if not self._log.sent(claim, sent_at=now, message_ids=ids):
             logger().warning("staff notice sent, but its claim had been taken over", extra={**extra, "channel": channel})
+        metrics.count(metrics.NOTIFICATIONS_SENT, channel=channel)
         logger().info("staff notice sent", extra={**extra, "channel": channel, "language": language,
                                                   "attempt": claim.attempt})
         return "sent"

@@ -40,6 +40,7 @@ from functions.notifier.messages import render_part
 from shared.aws import error_code
 from shared.events import CaseEvent
 from shared.notification_config import NotificationConfig, Webhook
+from shared import metrics
 from shared.observability import logger
 from shared.repository import iso
 
@@ -220,16 +221,19 @@ class Webhooks:
                                        timeout=config.webhook_timeout_seconds)
         except WebhookRefused as exc:
             self._log.failed(claim, error=exc.code)
+            metrics.count(metrics.NOTIFICATIONS_FAILED, channel="webhook")
             logger().warning("webhook refused the event; not retried", extra={**extra, "error": exc.code})
             return "refused"
         except Exception as exc:
             code = getattr(exc, "code", None) or error_code(exc) or type(exc).__name__
             self._log.failed(claim, error=code)
+            metrics.count(metrics.NOTIFICATIONS_FAILED, channel="webhook")
             logger().warning("webhook not reached; the event will be retried",
                              extra={**extra, "error": code, "attempt": claim.attempt})
             if isinstance(exc, WebhookUnreachable):
                 raise
             raise WebhookUnreachable(code, 0) from None
         self._log.sent(claim, sent_at=self._now(), message_ids=[])
+        metrics.count(metrics.NOTIFICATIONS_SENT, channel="webhook")
         logger().info("webhook posted", extra={**extra, "status": posted.status, "attempts": posted.attempts})
         return "sent"

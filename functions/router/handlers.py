@@ -136,6 +136,10 @@ def _classified_record(record: Any) -> str:
     try:
         outcome = assigner().route(number)
         log.info("routing done", extra={"outcome": outcome.state})
+        if outcome.state in ("assigned", "queued") and outcome.case is not None:
+            from shared import metrics
+
+            metrics.count(metrics.COMPLAINTS_ROUTED, department=outcome.case.department or "none", kind=outcome.state)
         return outcome.state
     except Exception as exc:
         log.exception("routing failed; the message returns to the queue",

@@ -37,6 +37,7 @@ from shared.clock import now as domain_now
 from shared.events import ComplaintClassified, ComplaintReceived, EventPublisher
 from shared.lifecycle import OPEN_STATES, Status, check_transition
 from shared.models import Complaint, TimelineEntry, TimelineKind, Visibility
+from shared import metrics
 from shared.observability import logger
 from shared.repository import ComplaintRepository, ConditionFailed, StaleVersion
 from shared.routing_store import RoutingStore, batch_key, json_time, order_key
@@ -131,6 +132,10 @@ class Router:
                 "confidence": round(classification.confidence, 3), "needs_triage": plan.case.needs_triage,
                 "repeat_of": plan.case.repeat_of, "cluster_id": plan.case.cluster_id,
                 "model_version": classification.model_version})
+            metrics.count(metrics.COMPLAINTS_CLASSIFIED)
+            metrics.record(metrics.CLASSIFICATION_CONFIDENCE, float(classification.confidence))
+            if plan.case.needs_triage:
+                metrics.count(metrics.COMPLAINTS_TRIAGED)
             self._finish(cid, plan.outbox)
             return plan.outcome
         raise RoutingConflict(cid)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
+from shared import metrics
 from shared.assignment import Assigner, earliest
 from shared.events import ComplaintReceived, EventPublisher, StaffAlertRaised
 from shared.lifecycle import OPEN_STATES, Status
@@ -33,6 +34,8 @@ from shared.models import Complaint, TimelineEntry, TimelineKind, Visibility
 from shared.observability import logger
 from shared.repository import DUE_SHARDS, ComplaintRepository, StaleVersion, iso
 from shared.sla import Checkpoint, SlaClock, fire_due, next_point
+
+SLA_METRICS = {"sla_warning": metrics.SLA_WARNINGS, "sla_breach": metrics.SLA_BREACHES}
 
 MAX_ATTEMPTS = 5
 MAX_BACKOFF = 6  # a stuck case is looked at after 2**6 = 64 intervals at the latest
@@ -215,6 +218,9 @@ class SlaSweep:
                            now=now, clocks=clocks, escalated=case.escalated or max(levels, default=0) > 0,
                            escalation_level=max([case.escalation_level, *levels]))
         report.count("clock_points" if fired else "checked")
+        for point in fired:  # counted once saved: a lost write fires them again at the next sweep
+            if point.kind in SLA_METRICS:
+                metrics.count(SLA_METRICS[point.kind])
         if waiting:
             outcome = self._assigner.offer(saved.complaint_id)
             report.offered += 1

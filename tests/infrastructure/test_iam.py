@@ -52,7 +52,12 @@ EXPECTED: dict[str, Grants] = {
         "AttachmentsBucket/attachments/*": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"},
         # functions/staff/quarantine.py raw-message link; erasure deletes a person's raw mail
         "InboundMailBucket/inbound/*": {"s3:GetObject", "s3:DeleteObject"},
-        "EmailIntakeQueue": {"sqs:SendMessage"},  # POST /staff/quarantine/{id}/redrive
+        # POST /staff/quarantine/{id}/redrive; GET /health reads its attributes (functions/health)
+        "EmailIntakeQueue": {"sqs:SendMessage", "sqs:GetQueueAttributes"},
+        # GET /health: HeadBucket (s3:ListBucket on the bucket itself, no object)
+        "AttachmentsBucket": {"s3:ListBucket"},
+        "InboundMailBucket": {"s3:ListBucket"},
+        "ReportsBucket": {"s3:ListBucket"},
         # functions/reports/storage.py exports, shared/privacy_store.py data-subject exports
         "ReportsBucket/exports/*": {"s3:GetObject", "s3:PutObject"},
         # shared/challenge.py: the challenge provider's secret (CHALLENGE_PROVIDER=turnstile)
@@ -72,7 +77,7 @@ EXPECTED: dict[str, Grants] = {
         "NotifierQueue": SQS_CONSUMER,  # ChangeMessageVisibility: quiet hours (functions/notifier/redelivery.py)
         "PiiKey": {"kms:Decrypt"},  # the customer's and staff's contact data, read only
         **{r: EMAIL for r in SES_RESOURCES},  # sesv2 SendEmail (functions/notifier/channels.py)
-        "*": {"sns:Publish"},  # SMS to a phone number (see WILDCARD_RESOURCES)
+        "*": {"sns:Publish", "ses:GetSendQuota"},  # SMS to a phone number; the send quota (WILDCARD_RESOURCES)
         "secretsmanager:secret:complaints/${Stage}/*": {"secretsmanager:GetSecretValue"},  # webhook signing
     },
     # functions/router/handlers.py: classifier model and priority rules from MODEL_URI / PRIORITY_RULES_URI
@@ -110,6 +115,7 @@ WILDCARD_RESOURCES = {
     "xray:PutTelemetryRecords": "X-Ray has no resource-level permissions",
     "sns:Publish": "an SMS to a phone number has no topic ARN; limited to the region by a condition, "
                    "and to the notifier's role",
+    "ses:GetSendQuota": "the account's sending quota has no resource (functions/notifier/pacing.py)",
 }
 # Key policies: the account's administration statement (the default key policy, which hands access
 # control to IAM) is the one wildcard action a template may hold; its Resource "*" means the key itself.

@@ -73,7 +73,8 @@ def test_zip_holds_app_steps_and_shared_at_its_root(built):
     names = set(zipfile.ZipFile(built.zip_path).namelist())
     for expected in ("app.py", "chalice/app.py", "functions/__init__.py", "functions/intake/__init__.py",
                      "functions/intake/api.py", "functions/intake/service.py", "functions/staff/api.py",
-                     "shared/__init__.py", "shared/models.py", "shared/repository.py", "shared/config.py"):
+                     "shared/__init__.py", "shared/models.py", "shared/repository.py", "shared/config.py",
+                     "functions/audit_scope.py"):  # a module app.py's middleware imports, beside the packages
         assert expected in names, expected
     # static assets of the form pages travel with the package (symlinked directories are followed)
     assert any(n.startswith("functions/intake/web/") for n in names)
@@ -231,7 +232,10 @@ def test_cfn_lint_catches_a_broken_reference(built, tmp_path):
 def test_post_process_is_idempotent(built_with_queue):
     template = built_with_queue.template()
     again = package.post_process(template, "dev")
-    roles = [r for r in again["Resources"].values() if r["Type"] == "AWS::IAM::Role"]
+    resources = again["Resources"]
+    # the functions' roles (the analytics pipe and Firehose have roles of their own, no function policy)
+    roles = [resources[package._role_of(n, f["Properties"], resources)] for n, f in package._functions(resources)]
+    assert roles
     for role in roles:
         assert role["Properties"]["ManagedPolicyArns"].count({"Ref": "FunctionResourcesPolicy"}) == 1
 

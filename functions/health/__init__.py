@@ -1,0 +1,1 @@
+"""GET /health: the API's dependencies (table, buckets, queue), checked cheaply and answered without secrets."""
