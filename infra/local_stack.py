@@ -119,7 +119,10 @@ class LocalStack:
         self.env = {env_name(k): v for k, v in outputs.items()}
         # DEV_SIGN_IN: the console's token picker signs with the same development key (never set in AWS)
         self.env.update(JWKS_PATH=str(key.jwks_path), JWT_ISSUER=devkeys.ISSUER, STAGE=o.stage,
-                        PUBLIC_BASE_URL=o.api_url, DEV_SIGN_IN="true")
+                        PUBLIC_BASE_URL=o.api_url, DEV_SIGN_IN="true",
+                        # moto's SES answers a fixed sandbox quota (200 a day, 1 a second): the notifier
+                        # paces itself to a production-like one instead (functions/notifier/pacing.py)
+                        SES_SEND_QUOTA=os.environ.get("SES_SEND_QUOTA", "-1/50"))
         os.environ.update(self.env)
         from shared.aws import reset_clients
         from shared.config import reset_settings

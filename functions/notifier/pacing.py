@@ -155,11 +155,25 @@ def senders() -> int:
     return max(1, int(value)) if value.isdigit() else 2
 
 
+def quota_override(quota: Quota) -> Quota:
+    """``SES_SEND_QUOTA=<per day>/<per second>`` (``-1`` per day: unlimited) replaces the account's
+    figures: the local stack sets it, since moto answers a fixed sandbox quota (200 a day, 1 a second)
+    that no real deployment has; never set in AWS."""
+    text = (os.environ.get("SES_SEND_QUOTA") or "").strip()
+    if not text:
+        return quota
+    try:
+        day, rate = (float(part) for part in text.split("/", 1))
+    except ValueError:
+        return quota
+    return Quota(day, rate, quota.sent_last_24_hours if day >= 0 else 0.0)
+
+
 @lru_cache(maxsize=1)
 def _pacer(ses: Any) -> SendPacer:
     from shared.clock import now
 
-    return SendPacer(lambda: Quota.of(ses.get_send_quota()), senders=senders(), wall=now,
+    return SendPacer(lambda: quota_override(Quota.of(ses.get_send_quota())), senders=senders(), wall=now,
                      clock=lambda: monotonic(), sleep=lambda s: sleep(s), share=SHARE, daily_share=DAILY_SHARE)
 
 

@@ -467,6 +467,12 @@ def _cheaper_moto_transactions(monkeypatch) -> None:
 
 @pytest.fixture
 def day(aws, client, make_token, monkeypatch):
+    # a day's alerts far exceed moto's fixed sandbox SES quota (200 a day, 1 a second): pace to a real one,
+    # as the local stack does (functions/notifier/pacing.py)
+    monkeypatch.setenv("SES_SEND_QUOTA", "-1/50")
+    from functions.notifier import pacing
+
+    pacing.reset()
     from functions.notifier import handlers as notifier_handlers
     from functions.router import handlers as router_handlers
     from infra.local_outbox import verify_sender

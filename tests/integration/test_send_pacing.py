@@ -144,3 +144,17 @@ def test_the_quota_is_read_once_per_container_not_per_email(notifier, clock, mon
     pump, source = pump_source()
     pump.poll_once(source, wait_seconds=0)
     assert len(sent_emails()) == 4 and len(calls) == 1
+
+
+def test_the_local_stack_s_quota_override_replaces_moto_s_sandbox_figures(monkeypatch):
+    from functions.notifier.pacing import Quota, quota_override
+
+    sandbox = Quota(200, 1, 150)
+    monkeypatch.delenv("SES_SEND_QUOTA", raising=False)
+    assert quota_override(sandbox) == sandbox
+    monkeypatch.setenv("SES_SEND_QUOTA", "-1/50")
+    assert quota_override(sandbox) == Quota(-1, 50, 0)
+    monkeypatch.setenv("SES_SEND_QUOTA", "50000/14")
+    assert quota_override(sandbox) == Quota(50000, 14, 150)
+    monkeypatch.setenv("SES_SEND_QUOTA", "lots")
+    assert quota_override(sandbox) == sandbox
