@@ -99,8 +99,9 @@ class LocalStack:
         os.environ.pop("AWS_PROFILE", None)
         region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = region
-        from infra.moto_stack import serialize_dynamodb
+        from infra.moto_stack import faster_moto, serialize_dynamodb
 
+        faster_moto()  # moto sorts the whole table per Query and copies it per transaction
         serialize_dynamodb()  # the API, the pump and the SMTP listener write concurrently
         moto = ThreadedMotoServer(ip_address=o.host, port=o.moto_port, verbose=False)
         moto.start()

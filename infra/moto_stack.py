@@ -265,3 +265,94 @@ def serialize_dynamodb(setattr_: Any = setattr) -> None:
             return call_alone
 
         setattr_(DynamoDBBackend, name, wrap(original))
+
+
+def faster_moto(setattr_: Any = setattr) -> None:
+    """Make moto's DynamoDB fast enough for a day of traffic (``setattr_``: pytest's
+    ``monkeypatch.setattr`` in tests, so they undo it): only the speed changes, never an answer. Apply
+    before :func:`serialize_dynamodb`, whose lock then covers the transaction bookkeeping too."""
+    _faster_moto_queries(setattr_)
+    _cheaper_moto_transactions(setattr_)
+
+
+def _faster_moto_queries(setattr_: Any) -> None:
+    """moto answers every Query on an index by sorting *all* the table's items, comparing them as
+    DynamoType objects (each comparison re-casts both values), and a day makes ~1,800 queries (the
+    sweep's four shards and the outbox, every step). The table's keys are strings, so sorting by their
+    plain values gives the same order, many times faster. Only the speed changes."""
+    from moto.dynamodb.models.table import Table
+
+    original = Table.all_items
+
+    def all_items(self):
+        if (self.hash_key_type, self.range_key_type) != ("S", "S"):
+            return original(self)
+        items = [item for by_range in self.items.values() for item in by_range.values()]
+        return sorted(items, key=lambda i: (i.hash_key.value, i.range_key.value))
+
+    setattr_(Table, "all_items", all_items)
+
+
+def _cheaper_moto_transactions(setattr_: Any) -> None:
+    """moto rolls a failed TransactWriteItems back by deep-copying the *whole* table before it - once
+    per operation of the transaction; over a day's ~600 transactions on a table of ~1,000 items that is
+    most of the test's time. The same rollback needs only the items the transaction writes: this
+    snapshot (one per transaction) shares every other item with the live table (put and delete replace
+    entries, they do not change items in place) and deep-copies the written ones (an update changes
+    its item in place). A cancelled transaction still leaves nothing behind (the inbox guards, the
+    version checks and the load counters rely on it)."""
+    import copy
+    from collections import defaultdict
+
+    from moto.dynamodb import models as dynamodb
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
+
+    written: dict[str, list[tuple[Any, Any]]] = {}  # table -> keys the running transaction writes
+    snapshots: dict[str, Table] = {}  # table -> its snapshot, taken before any operation runs
+
+    def snapshot(table: Table) -> Table:
+        keys = written.get(table.name)
+        if keys is None:
+            return copy.deepcopy(table)
+        if table.name not in snapshots:
+            snap = copy.copy(table)
+            snap.items = defaultdict(dict, {h: dict(by_range) for h, by_range in table.items.items()})
+            for h, r in keys:
+                item = table.items.get(h, {}).get(r)
+                if item is not None:
+                    snap.items[h][r] = copy.deepcopy(item)
+            snapshots[table.name] = snap
+        return snapshots[table.name]
+
+    class CopyModule:  # what moto.dynamodb.models sees as ``copy``
+        def __getattr__(self, name: str) -> Any:
+            return getattr(copy, name)
+
+        @staticmethod
+        def deepcopy(obj: Any, memo: Any = None) -> Any:
+            return snapshot(obj) if isinstance(obj, Table) else copy.deepcopy(obj, memo)
+
+    original = dynamodb.DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        written.clear()
+        snapshots.clear()
+        try:
+            for entry in transact_items:
+                op = next(iter(entry.values()))
+                table = self.tables.get(op.get("TableName"))
+                key = op.get("Item") or op.get("Key") or {}
+                names = (table.hash_key_attr, table.range_key_attr) if table is not None else ()
+                if table is not None and table.range_key_attr and set(names) <= set(key):
+                    written.setdefault(table.name, []).append(tuple(DynamoType(key[n]) for n in names))
+        except Exception:  # noqa: BLE001 - malformed: moto reports it, with its full copy
+            written.clear()
+        try:
+            return original(self, transact_items)
+        finally:
+            written.clear()
+            snapshots.clear()
+
+    setattr_(dynamodb, "copy", CopyModule())
+    setattr_(dynamodb.DynamoDBBackend, "transact_write_items", transact_write_items)

@@ -26,10 +26,12 @@ simulated time it was raised at); the notifier's inbox items are checked as well
 
 moto is slow at two things this day does a lot - Query on an index, and rolling back
 TransactWriteItems - so the ``day`` fixture swaps in faster equivalents of those two internals
-(:func:`_faster_moto_queries`, :func:`_cheaper_moto_transactions`): the run takes about a minute
+(``infra.moto_stack.faster_moto``): the run takes about a minute
 instead of several. What DynamoDB answers is unchanged.
 """
 from __future__ import annotations
+
+from infra.moto_stack import faster_moto  # noqa: E402
 
 import json
 from collections import Counter, defaultdict
@@ -383,88 +385,6 @@ class Day:
                                           "updated_at": now}), entries, expected_version=case.version)
 
 
-def _faster_moto_queries(monkeypatch) -> None:
-    """moto answers every Query on an index by sorting *all* the table's items, comparing them as
-    DynamoType objects (each comparison re-casts both values), and a day makes ~1,800 queries (the
-    sweep's four shards and the outbox, every step). The table's keys are strings, so sorting by their
-    plain values gives the same order, many times faster. Only the speed changes."""
-    from moto.dynamodb.models.table import Table
-
-    original = Table.all_items
-
-    def all_items(self):
-        if (self.hash_key_type, self.range_key_type) != ("S", "S"):
-            return original(self)
-        items = [item for by_range in self.items.values() for item in by_range.values()]
-        return sorted(items, key=lambda i: (i.hash_key.value, i.range_key.value))
-
-    monkeypatch.setattr(Table, "all_items", all_items)
-
-
-def _cheaper_moto_transactions(monkeypatch) -> None:
-    """moto rolls a failed TransactWriteItems back by deep-copying the *whole* table before it - once
-    per operation of the transaction; over a day's ~600 transactions on a table of ~1,000 items that is
-    most of the test's time. The same rollback needs only the items the transaction writes: this
-    snapshot (one per transaction) shares every other item with the live table (put and delete replace
-    entries, they do not change items in place) and deep-copies the written ones (an update changes
-    its item in place). A cancelled transaction still leaves nothing behind (the inbox guards, the
-    version checks and the load counters rely on it)."""
-    import copy
-
-    from moto.dynamodb import models as dynamodb
-    from moto.dynamodb.models.dynamo_type import DynamoType
-    from moto.dynamodb.models.table import Table
-
-    written: dict[str, list[tuple[Any, Any]]] = {}  # table -> keys the running transaction writes
-    snapshots: dict[str, Table] = {}  # table -> its snapshot, taken before any operation runs
-
-    def snapshot(table: Table) -> Table:
-        keys = written.get(table.name)
-        if keys is None:
-            return copy.deepcopy(table)
-        if table.name not in snapshots:
-            snap = copy.copy(table)
-            snap.items = defaultdict(dict, {h: dict(by_range) for h, by_range in table.items.items()})
-            for h, r in keys:
-                item = table.items.get(h, {}).get(r)
-                if item is not None:
-                    snap.items[h][r] = copy.deepcopy(item)
-            snapshots[table.name] = snap
-        return snapshots[table.name]
-
-    class CopyModule:  # what moto.dynamodb.models sees as ``copy``
-        def __getattr__(self, name: str) -> Any:
-            return getattr(copy, name)
-
-        @staticmethod
-        def deepcopy(obj: Any, memo: Any = None) -> Any:
-            return snapshot(obj) if isinstance(obj, Table) else copy.deepcopy(obj, memo)
-
-    original = dynamodb.DynamoDBBackend.transact_write_items
-
-    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        written.clear()
-        snapshots.clear()
-        try:
-            for entry in transact_items:
-                op = next(iter(entry.values()))
-                table = self.tables.get(op.get("TableName"))
-                key = op.get("Item") or op.get("Key") or {}
-                names = (table.hash_key_attr, table.range_key_attr) if table is not None else ()
-                if table is not None and table.range_key_attr and set(names) <= set(key):
-                    written.setdefault(table.name, []).append(tuple(DynamoType(key[n]) for n in names))
-        except Exception:  # noqa: BLE001 - malformed: moto reports it, with its full copy
-            written.clear()
-        try:
-            return original(self, transact_items)
-        finally:
-            written.clear()
-            snapshots.clear()
-
-    monkeypatch.setattr(dynamodb, "copy", CopyModule())
-    monkeypatch.setattr(dynamodb.DynamoDBBackend, "transact_write_items", transact_write_items)
-
-
 @pytest.fixture
 def day(aws, client, make_token, monkeypatch):
     # a day's alerts far exceed moto's fixed sandbox SES quota (200 a day, 1 a second): pace to a real one,
@@ -479,8 +399,7 @@ def day(aws, client, make_token, monkeypatch):
     from shared.clock import set_clock
 
     verify_sender(boto3.client, SENDER)
-    _faster_moto_queries(monkeypatch)
-    _cheaper_moto_transactions(monkeypatch)
+    faster_moto(monkeypatch.setattr)
     classifier = DayClassifier()
     monkeypatch.setattr(router_handlers, "text_classifier", lambda: classifier)
     router_handlers.reset()
