@@ -139,3 +139,20 @@ def web_assets(web_dir: Any, types: dict[str, str]) -> dict[str, tuple[str, str,
             data = path.read_bytes()
             found[path.name] = (data.decode("utf-8"), content_type, hashlib.sha256(data).hexdigest()[:16])
     return found
+
+
+def query_day(value: str | None, field: str, problems: list[dict[str, str]]) -> Any:
+    """A ``YYYY-MM-DD`` query parameter as a date; None when absent, or (with a problem noted for the
+    400 answer) when it is not such a day."""
+    import re
+    from datetime import date
+
+    if not value:
+        return None
+    try:
+        if not re.fullmatch(r"\d{4}-\d\d-\d\d", value):
+            raise ValueError
+        return date.fromisoformat(value)
+    except ValueError:
+        problems.append({"field": field, "problem": "must be a date, YYYY-MM-DD"})
+        return None

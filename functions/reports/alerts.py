@@ -11,10 +11,10 @@ data, never logged.
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
-from shared.http import ApiError, endpoint, header, json_response
+from shared.http import ApiError, endpoint, header, json_response, query_day
 from shared.policy import POLICY, require
 
 PARAMS = {"since", "until", "kind", "department", "limit", "cursor"}
@@ -31,17 +31,6 @@ def _principal(request: Any) -> Any:
         raise ApiError(401, "unauthorized", str(exc)) from None
 
 
-def _day(value: str | None, field: str, problems: list[dict[str, str]]) -> date | None:
-    if not value:
-        return None
-    try:
-        if not re.fullmatch(r"\d{4}-\d\d-\d\d", value):
-            raise ValueError
-        return date.fromisoformat(value)
-    except ValueError:
-        problems.append({"field": field, "problem": "must be a date, YYYY-MM-DD"})
-        return None
-
 
 @endpoint
 def list_alerts(request: Any):
@@ -54,8 +43,8 @@ def list_alerts(request: Any):
 
     problems = [{"field": k, "problem": "unknown query parameter"} for k in params if k not in PARAMS]
     today = now().date()
-    since = _day(params.get("since"), "since", problems)
-    until = _day(params.get("until"), "until", problems) or today
+    since = query_day(params.get("since"), "since", problems)
+    until = query_day(params.get("until"), "until", problems) or today
     since = since or until - timedelta(days=DEFAULT_DAYS)
     if since > until:
         problems.append({"field": "since", "problem": "must not be after until"})

@@ -9,10 +9,10 @@ holds ids, roles, times and non-personal facts only (shared/audit.py).
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
-from shared.http import ApiError, endpoint, header, json_response
+from shared.http import ApiError, endpoint, header, json_response, query_day
 from shared.policy import require
 
 PARAMS = {"case", "actor", "since", "until", "limit", "cursor"}
@@ -41,8 +41,8 @@ def list_records(request: Any):
     if actor is not None and not _ACTOR.match(actor):
         problems.append({"field": "actor", "problem": "must be a staff id, 'customer' or 'system:<function>'"})
     today = now().date()
-    until = _day(params.get("until"), "until", problems) or today
-    since = _day(params.get("since"), "since", problems) or until - timedelta(days=DEFAULT_DAYS - 1)
+    until = query_day(params.get("until"), "until", problems) or today
+    since = query_day(params.get("since"), "since", problems) or until - timedelta(days=DEFAULT_DAYS - 1)
     if since > until:
         problems.append({"field": "since", "problem": "must not be after until"})
     elif (until - since).days >= MAX_DAYS:
@@ -65,14 +65,3 @@ def list_records(request: Any):
     return json_response({"records": [r.model_dump(exclude_none=True) for r in page.records],
                           "next_cursor": page.cursor, "since": since.isoformat(), "until": until.isoformat()})
 
-
-def _day(value: str | None, field: str, problems: list[dict[str, str]]) -> date | None:
-    if not value:
-        return None
-    try:
-        if not re.fullmatch(r"\d{4}-\d\d-\d\d", value):
-            raise ValueError
-        return date.fromisoformat(value)
-    except ValueError:
-        problems.append({"field": field, "problem": "must be a date, YYYY-MM-DD"})
-        return None
