@@ -356,3 +356,25 @@ def _cheaper_moto_transactions(setattr_: Any) -> None:
 
     setattr_(dynamodb, "copy", CopyModule())
     setattr_(dynamodb.DynamoDBBackend, "transact_write_items", transact_write_items)
+
+
+def forget_cached_services() -> None:
+    """Every per-container cache holds clients of the previous moto: drop them all (tests, benches)."""
+    import importlib
+
+    from shared import store
+
+    store.reset()
+    for module, factory in (("functions.intake.api", "intake"), ("functions.intake.mail_handler", "email_intake"),
+                            ("functions.notifier.handlers", "notifier"),
+                            ("functions.notifier.handlers", "staff_alerts")):
+        try:
+            getattr(importlib.import_module(module), factory).cache_clear()
+        except (ImportError, AttributeError):
+            pass
+    try:
+        from functions.notifier import pacing
+
+        pacing.reset()
+    except ImportError:
+        pass

@@ -357,27 +357,6 @@ def run(n: int = COMPLAINTS) -> dict[str, Any]:
         os.environ.update(saved)
 
 
-def _forget() -> None:
-    import importlib
-
-    from shared import store
-
-    store.reset()
-    for module, factory in (("functions.intake.api", "intake"), ("functions.intake.mail_handler", "email_intake"),
-                            ("functions.notifier.handlers", "notifier"),
-                            ("functions.notifier.handlers", "staff_alerts")):
-        try:
-            getattr(importlib.import_module(module), factory).cache_clear()
-        except (ImportError, AttributeError):
-            pass
-    try:
-        from functions.notifier import pacing
-
-        pacing.reset()
-    except ImportError:
-        pass
-
-
 def _run(n: int) -> dict[str, Any]:
     import boto3
     from chalice.app import SQSEventConfig
@@ -387,7 +366,7 @@ def _run(n: int) -> dict[str, Any]:
     from moto.dynamodb.models import dynamodb_backends
 
     from infra.event_pump import LambdaContext, failed_message_ids, sqs_event
-    from infra.moto_stack import boto3_clients, create_resources, environment
+    from infra.moto_stack import boto3_clients, create_resources, environment, forget_cached_services
 
     calls = Calls()
     with mock_aws():
@@ -410,7 +389,7 @@ def _run(n: int) -> dict[str, Any]:
         events.register("after-call.dynamodb", meter.after)
         events.register("provide-client-params.events.PutEvents", calls.count_entries)
         events.register_last("after-call", calls.ended)
-        _forget()
+        forget_cached_services()
 
         from functions.app import app
         from functions.notifier import pacing
@@ -487,7 +466,7 @@ def _run(n: int) -> dict[str, Any]:
         pacing.reset()
         sys.stdout = real_stdout
         ses_sent = sum(step.calls.get("sesv2.SendEmail", 0) for step in steps.values())
-        _forget()
+        forget_cached_services()
         boto3.DEFAULT_SESSION = None
     return report(n, list(steps.values()), int(ses_sent))
 

@@ -98,12 +98,6 @@ def iso(at: datetime) -> str:
     return at.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _previous_for_audit(complaint: Complaint, entries: list[TimelineEntry]) -> Complaint:
-    from shared.stats import previous
-
-    return previous(complaint, entries)
-
-
 class ComplaintRepository:
     def __init__(self, dynamodb: Any, table: str, cipher: FieldCipher, hasher: LookupHasher, *, stats: Any = None):
         self._db, self._table = dynamodb, table
@@ -541,16 +535,17 @@ class ComplaintRepository:
         from shared.stats import increments, previous
 
         ops: list[dict[str, Any]] = []
-        counted = []
+        counted, audited = [], []
         for complaint, entries, expected_version, *read in changes:
             ops.extend(self._transition_ops(complaint, entries, expected_version))
             before = read[0] if read and read[0] is not None else previous(complaint, entries)
+            audited.append((complaint, entries, before))
             counted += increments(before, complaint, entries)
         first_also = len(ops)
         ops.extend(also)
         ops.extend(self.event_ops(events))
         ops.extend(self.stats.ops(counted))  # unconditional: the indexes above stay as they were
-        records = self._audit_records([(c[0], c[1], c[3] if len(c) > 3 else None) for c in changes])
+        records = self._audit_records(audited)  # the same "before" the counters took
         ops.extend(audit.put_op(self._table, self._dump, r) for r in records)  # never exist: cannot fail
         try:
             self._transact(ops)
@@ -580,8 +575,6 @@ class ComplaintRepository:
         scope = audit.current_scope()
         records = []
         for complaint, entries, before in changes:
-            if before is None and complaint.version > 1:
-                before = _previous_for_audit(complaint, entries)
             kinds = [e.kind.value if hasattr(e.kind, "value") else str(e.kind) for e in entries]
             record = audit.pending_case_record(complaint.complaint_id, before, complaint, kinds)
             if record is not None:

@@ -83,18 +83,9 @@ def _without_stream_history(table: str) -> None:
 
 def _forget_cached_services() -> None:
     """Every per-container cache holds clients of the previous test's moto: drop them all."""
-    import importlib
+    from infra.moto_stack import forget_cached_services
 
-    from shared import store
-
-    store.reset()
-    for module, factory in (("functions.intake.api", "intake"), ("functions.intake.mail_handler", "email_intake"),
-                            ("functions.notifier.handlers", "notifier"),
-                            ("functions.notifier.handlers", "staff_alerts")):
-        try:
-            getattr(importlib.import_module(module), factory).cache_clear()
-        except (ImportError, AttributeError):
-            pass
+    forget_cached_services()
 
 
 @pytest.fixture
