@@ -62,6 +62,13 @@ def health_check():
     return api.health(app.current_request)
 
 
+# -- the API's OpenAPI 3.1 document, generated from these routes (functions/openapi.py; docs/api.md) ----
+@app.route("/openapi.json", methods=["GET"])
+def openapi_document():
+    from functions import openapi
+    return openapi.serve(app.current_request)
+
+
 # -- customer-facing pages and API (intake) ---------------------------------------------------
 @app.route("/", methods=["GET"])
 def complaint_form_page():
@@ -429,12 +436,12 @@ def get_privacy_request(request_id):
 @app.schedule("rate(1 hour)")
 def follow_up_privacy_requests(event):
     """Pending erasures tried again when their holds end; requests near or past their deadline logged."""
-    from functions.staff import privacy
-    return privacy.follow_up(event)
+    from functions.staff import privacy_jobs
+    return privacy_jobs.follow_up(event)
 
 
 @app.schedule("rate(1 hour)")
 def anonymise_expired_cases(event):
     """Ended cases past the configured retention anonymised like an erasure (shared/privacy.py)."""
-    from functions.staff import privacy
-    return privacy.retain(event)
+    from functions.staff import privacy_jobs
+    return privacy_jobs.retain(event)

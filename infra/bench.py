@@ -16,7 +16,8 @@
     secret that a warm container keeps. Target: <= 3 calls per complaint warm.
 
 Further sections: the pipeline's cost per 1,000 complaints (``infra/pipeline_bench.py``:
-``var/bench/pipeline.json``, docs/scaling.md), package size and cold start per function
+``var/bench/pipeline.json``, docs/scaling.md), the pipeline's throughput in-process against moto's raw
+PutItem rate in the same run (``infra/throughput_bench.py``: ``var/bench/throughput.json``), package size and cold start per function
 (``infra/package_bench.py``: ``var/bench/package.json``), the email corpus, duplicate detection, the SLA sweep's cost at 1,000 vs 100,000
 open cases with 50 due (``infra/sweep_bench.py``: it must not grow with the open cases; skip with
 ``--without-sweep``), assignment fairness over 10,000 simulated cases (``infra/fairness_bench.py``),
@@ -25,14 +26,22 @@ per 30 days, also written to ``var/bench/spikes.json``), clusters of similar tex
 (``infra/text_cluster_bench.py``: false alarms per 30 days, planted problems found;
 ``var/bench/text_clusters.json``), a month's report with 10,000 and 200,000
 complaints in the store (``infra/report_bench.py``: items read and time must not grow with the
-complaints; ``var/bench/report.json``; skip with ``--without-report``), and the classifier's
-cross-validation (skip with ``--without-classifier``).
+complaints; ``var/bench/report.json``; skip with ``--without-report``), the classifier's
+cross-validation (skip with ``--without-classifier``), and the load test: 10,000 complaints over HTTP
+and SMTP through a local stack the bench starts itself, each verified in the store (``infra/loadtest.py``:
+throughput, p50/p99 per step; ``var/bench/loadtest.json``; skip with ``--without-loadtest``).
+The hostile-mail fuzzer over the MIME parser and the email intake: ``python -m infra.fuzz_bench
+--inputs 100000`` (``infra/fuzz_bench.py``: inputs, outcomes by kind, exceptions (must be 0), inputs/s;
+``var/bench/fuzz.json``). With ``--faults [SPEC]``, a load test of ``--faults-complaints`` (2,000) against
+a stack whose AWS calls fail at 20% (``infra/faults.py``; ``var/bench/faults.json``: the verdict and
+the faults injected, retried and surfaced).
 
 Not part of ``make test``: timings depend on the machine.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -43,7 +52,7 @@ import time
 import zipfile
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / ".bench" / "results.json"
@@ -149,16 +158,24 @@ def complaint_body(i: int) -> dict[str, Any]:
     }
 
 
-def aws_calls(n: int = COMPLAINTS) -> dict[str, Any]:
+@contextlib.contextmanager
+def fake_aws_environment(**extra: str) -> Iterator[None]:
+    """moto's fake credentials and region instead of any real AWS setting, for one in-process bench run
+    (``extra``: more variables); the environment is restored afterwards."""
     saved = dict(os.environ)
     for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
         os.environ.pop(key, None)
-    os.environ.update(FAKE_AWS_ENV)
+    os.environ.update({**FAKE_AWS_ENV, **extra})
     try:
-        return _aws_calls(n)
+        yield
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+def aws_calls(n: int = COMPLAINTS) -> dict[str, Any]:
+    with fake_aws_environment():
+        return _aws_calls(n)
 
 
 def _aws_calls(n: int) -> dict[str, Any]:
@@ -229,6 +246,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip a month's report cost at 10,000 vs 200,000 complaints (about 4 minutes)")
     parser.add_argument("--without-sweep", dest="with_sweep", action="store_false",
                         help="skip the SLA sweep's cost at 1,000 vs 100,000 open cases (about a minute)")
+    parser.add_argument("--without-loadtest", dest="with_loadtest", action="store_false",
+                        help="skip the load test through a local stack of its own (10,000 complaints: an hour or more)")
+    parser.add_argument("--loadtest-complaints", type=int, default=10_000, metavar="N",
+                        help="complaints in the load test (default 10,000, the issue's figure)")
+    parser.add_argument("--faults", nargs="?", const="default", metavar="SPEC",
+                        help="also a load test against a stack with faults injected (infra/faults.py; default "
+                             "SPEC: 20%% of every service's calls; var/bench/faults.json)")
+    parser.add_argument("--faults-complaints", type=int, default=2_000, metavar="N",
+                        help="complaints in the fault run (default 2,000)")
     args = parser.parse_args(argv)
 
     results: dict[str, Any] = {"python": sys.version.split()[0], "machine": os.uname().machine,
@@ -255,6 +281,13 @@ def main(argv: list[str] | None = None) -> int:
     PIPELINE_OUT.parent.mkdir(parents=True, exist_ok=True)
     PIPELINE_OUT.write_text(json.dumps(pipeline, indent=2, default=str) + "\n", encoding="utf-8")
     for line in pipeline_summary(pipeline):
+        print(line)
+
+    from infra.throughput_bench import OUT as THROUGHPUT_OUT, run as throughput_figures, summary_lines as throughput_summary
+
+    throughput = results["throughput"] = throughput_figures()  # in-process vs moto's raw PutItem ceiling
+    THROUGHPUT_OUT.write_text(json.dumps(throughput, indent=2) + "\n", encoding="utf-8")
+    for line in throughput_summary(throughput):
         print(line)
 
     from infra.package_bench import OUT as PACKAGE_OUT, run as package_figures, summary_lines as package_summary
@@ -315,6 +348,21 @@ def main(argv: list[str] | None = None) -> int:
         for line in report_summary(results["report"]):
             print(line)
 
+    if args.with_loadtest:  # N complaints through `complaints run` on free ports, verified one by one
+        from infra.loadtest import bench as loadtest_bench, summary_lines as loadtest_summary
+
+        results["loadtest"] = loadtest_bench(args.loadtest_complaints)  # also written to var/bench/loadtest.json
+        for line in loadtest_summary(results["loadtest"]):
+            print(line)
+
+    if args.faults:  # the same load test with a share of the app's AWS calls failing: still exactly once
+        from infra import faults
+
+        spec = faults.DEFAULT_BENCH_SPEC if args.faults == "default" else args.faults
+        results["faults"] = faults.bench(args.faults_complaints, spec)  # also var/bench/faults.json
+        for line in faults.summary_lines(results["faults"]):
+            print(line)
+
     if args.with_classifier:  # 5-fold cross-validation of ours vs TF-IDF + linear SVM: about 10 minutes
         from infra.model_bench import figures as classifier_figures
 
@@ -323,7 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"written to {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
-    return 0 if cs["met"] and calls["met"] else 1
+    return 0 if cs["met"] and calls["met"] and results.get("loadtest", {}).get("passed", True) \
+        and results.get("faults", {}).get("passed", True) else 1
 
 
 if __name__ == "__main__":

@@ -26,6 +26,15 @@ def _run(args: argparse.Namespace) -> int:
     if args.stage:
         options.stage = args.stage
     options.demo_staff = not args.no_demo_staff
+    if args.faults is not None:
+        from infra.faults import FaultPlan
+
+        try:
+            FaultPlan.parse(args.faults)
+        except ValueError as exc:
+            print(f"complaints run: --faults: {exc}", file=sys.stderr)
+            return 2
+        options.faults = args.faults
     code = run(options)
     # the stack is stopped: exit without waiting for a library thread a handler left behind (named in
     # the log by run()), so Ctrl-C always ends `complaints run`
@@ -48,6 +57,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stage", help="stage name used in resource names (env STAGE, default dev)")
     p.add_argument("--no-demo-staff", action="store_true",
                    help="start with an empty staff directory (default: demo handlers on duty, leads, a manager)")
+    p.add_argument("--faults", metavar="SPEC",
+                   help='fail a share of the app\'s AWS calls, e.g. "dynamodb=0.2,s3=0.2,sqs=0.2,ses=0.2,events=0.2" '
+                        'or "all=0.2,seed=7" (env COMPLAINTS_FAULTS; docs/local-stack.md, "Faults")')
     p.set_defaults(func=_run)
 
 
@@ -279,8 +291,58 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_report)
 
 
+def _loadtest(args: argparse.Namespace) -> int:
+    from infra.loadtest import main
+
+    return main(args)
+
+
+def _add_loadtest(sub: argparse._SubParsersAction) -> None:
+    from pathlib import Path
+
+    p = sub.add_parser("loadtest", help="submit N complaints to the running local stack and verify them",
+                       description="Submit N complaints through the local stack's HTTP API and SMTP listener "
+                                   "(real texts from ../shared/datasets/ when present), wait for the pipeline to "
+                                   "drain, then verify from the store that each exists exactly once and is "
+                                   "classified, routed and acknowledged exactly once. Prints throughput, latency "
+                                   "percentiles per step and queue figures; writes a JSON report; exits 1 on any "
+                                   "missing, duplicate or unfinished complaint. Loopback targets only. Defaults "
+                                   "come from the running stack (var/local-stack.json).")
+    p.add_argument("--complaints", type=int, default=500, metavar="N", help="how many (default 500)")
+    p.add_argument("--concurrency", type=int, default=8, metavar="C", help="submissions at a time (default 8)")
+    p.add_argument("--mix", default="web,email", help="channels and shares: web,email (default), web, web=3,email=1")
+    p.add_argument("--api", metavar="URL", help="the HTTP API (default: the running stack's)")
+    p.add_argument("--smtp", metavar="HOST:PORT", help="the SMTP listener (default: the running stack's)")
+    p.add_argument("--endpoint", metavar="AWS_URL", help="the AWS endpoint (default: the running stack's)")
+    p.add_argument("--drain-timeout", type=float, default=300, metavar="SECONDS",
+                   help="how long to wait for the pipeline after the last submission (default 300)")
+    p.add_argument("--seed", type=int, default=7, help="which texts are picked (default 7)")
+    p.add_argument("--out", type=Path, metavar="FILE.json",
+                   help="the JSON report (default var/bench/loadtest.json; var/ is COMPLAINTS_VAR_DIR)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on standard error")
+    p.set_defaults(func=_loadtest)
+
+
+def _redrive(args: argparse.Namespace) -> int:
+    from infra.redrive import main
+
+    return main(args)
+
+
+def _add_redrive(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("redrive", help="move a dead-letter queue's messages back to their queue (local stack)",
+                       description="What `aws sqs start-message-move-task` does in AWS (docs/operations.md), for "
+                                   "the running local stack, whose moto does not implement it.")
+    p.add_argument("--queue", required=True, choices=["email-intake", "router", "assignment", "notifier"],
+                   help="the step whose DLQ to re-drive")
+    p.add_argument("--limit", type=int, metavar="N", help="at most N messages (default: all)")
+    p.add_argument("--endpoint", metavar="AWS_URL", help="the AWS endpoint (default: the running stack's)")
+    p.set_defaults(func=_redrive)
+
+
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_run, _add_token, _add_mail, _add_model,
-                                                                    _add_notifier, _add_stats, _add_report]
+                                                                    _add_notifier, _add_stats, _add_report,
+                                                                    _add_loadtest, _add_redrive]
 
 
 def parser() -> argparse.ArgumentParser:

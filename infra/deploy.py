@@ -234,6 +234,13 @@ def _last_deployed(store: Any, kind: str) -> Any:
 ARTEFACTS = {"model": ("ModelUri", "classifier"), "priority_rules": ("PriorityRulesUri", "priority-rules")}
 
 
+def bundled_model() -> Path:
+    """The default classifier: always staged, since the package leaves it out (infra/package.py PRUNE)."""
+    from functions.router.classifier import default_model_path
+
+    return default_model_path()
+
+
 def check_artefacts(opts: Options) -> dict[str, Path]:
     """Load each given artefact as the router would, so a broken one stops the deploy before it starts."""
     found = {}
@@ -371,7 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--operator-email", default=_env("OPERATOR_EMAIL"))
     p.add_argument("--config-dir", type=Path, default=_env("CONFIG_DIR"),
                    help="<kind>_config.json documents overriding the bundled defaults")
-    p.add_argument("--model", type=Path, default=_env("MODEL_FILE"), help="classifier model file to deploy")
+    p.add_argument("--model", type=Path, default=_env("MODEL_FILE"),
+                   help="classifier model file to deploy (default: the bundled default model, which the "
+                        "package leaves out: the router reads its model from the models bucket)")
     p.add_argument("--priority-rules", type=Path, default=_env("PRIORITY_RULES_FILE"))
     p.add_argument("--overwrite-staff-changes", action="store_true")
     p.add_argument("--skip-package", action="store_true", help="deploy dist/package as it is")
@@ -381,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
                    artefacts_bucket=args.artefacts_bucket, sender_address=args.sender_address,
                    public_base_url=args.public_base_url, upload_origin=args.upload_origin,
                    complaint_addresses=args.complaint_addresses, operator_email=args.operator_email,
-                   config_dir=args.config_dir, model=args.model, priority_rules=args.priority_rules,
+                   config_dir=args.config_dir, model=args.model or bundled_model(), priority_rules=args.priority_rules,
                    overwrite_staff_changes=args.overwrite_staff_changes, skip_package=args.skip_package)
     try:
         return deploy(opts, dry_run=args.dry_run)

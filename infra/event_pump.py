@@ -180,9 +180,16 @@ class EventPump:
     """Background threads serving an app's SQS consumers and schedules (see the module docstring)."""
 
     def __init__(self, app: Any, sqs_client: Any, *, stage: str = "dev", region: str = "us-east-1",
-                 wait_seconds: int = 2, schedule_speedup: float | None = None):
+                 wait_seconds: int = 2, schedule_speedup: float | None = None, duplicate_delivery: str | None = None,
+                 around_invoke: Callable[[str], Any] | None = None):
         self.app, self.sqs, self.stage, self.region = app, sqs_client, stage, region
         self.wait_seconds = wait_seconds
+        # "twice": every batch handed to its handler twice in a row; "concurrent": twice at the same time
+        # (SQS's at-least-once delivery, exaggerated). Env COMPLAINTS_DUPLICATE_DELIVERY.
+        self.duplicate_delivery = (duplicate_delivery or os.environ.get("COMPLAINTS_DUPLICATE_DELIVERY") or "").strip() or None
+        if self.duplicate_delivery not in (None, "twice", "concurrent"):
+            raise ValueError("duplicate delivery is 'twice' or 'concurrent'")
+        self.around_invoke = around_invoke  # a context manager factory given the handler's name (infra.faults.running)
         self.speedup = schedule_speedup or float(os.environ.get("SCHEDULE_SPEEDUP") or 1)
         if self.speedup <= 0:
             raise ValueError("SCHEDULE_SPEEDUP must be a positive number (60: a minute lasts a second)")
@@ -202,7 +209,38 @@ class EventPump:
 
     def _invoke(self, source: Any, event: dict[str, Any], timeout: int = 60) -> Any:
         handler: Callable[[dict, Any], Any] = self.app.handler_map[source.name]
-        return handler(event, LambdaContext(self.function_name(source), self.region, timeout))
+        if self.around_invoke is None:
+            return handler(event, LambdaContext(self.function_name(source), self.region, timeout))
+        with self.around_invoke(source.name):
+            return handler(event, LambdaContext(self.function_name(source), self.region, timeout))
+
+    def _deliver(self, source: SQSEventConfig, messages: list[dict[str, Any]], arn: str) -> set[str]:
+        """The handler's verdict on a batch: the ids to keep. In duplicate delivery mode the batch goes
+        to the handler twice (one after the other, or at once in two threads); a message is kept when
+        either delivery failed it, and a delivery that raised keeps them all."""
+        ids = [m["MessageId"] for m in messages]
+        if not self.duplicate_delivery:
+            return failed_message_ids(self._invoke(source, sqs_event(messages, arn, self.region)), ids)
+        outcomes: list[Any] = [None, None]
+
+        def deliver(i: int) -> None:
+            try:
+                outcomes[i] = failed_message_ids(self._invoke(source, sqs_event(messages, arn, self.region)), ids)
+            except Exception as exc:  # noqa: BLE001 - reported like a raising handler below
+                outcomes[i] = exc
+
+        if self.duplicate_delivery == "concurrent":
+            twin = threading.Thread(target=deliver, args=(1,), name=f"pump-{source.name}-twin", daemon=True)
+            twin.start()
+            deliver(0)
+            twin.join()
+        else:
+            deliver(0)
+            deliver(1)
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):
+                raise outcome
+        return set().union(*outcomes)
 
     # SQS
     def queue(self, source: SQSEventConfig) -> tuple[str, str]:
@@ -224,10 +262,9 @@ class EventPump:
         ).get("Messages", [])
         if not messages:
             return 0
-        ids = [m["MessageId"] for m in messages]
         started = time.monotonic()
         try:
-            failed = failed_message_ids(self._invoke(source, sqs_event(messages, arn, self.region)), ids)
+            failed = self._deliver(source, messages, arn)
         except Exception:
             log.exception("%s raised; %d message(s) stay on the queue", source.name, len(messages))
             return len(messages)

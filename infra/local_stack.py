@@ -43,6 +43,8 @@ class StackOptions:
     stage: str = field(default_factory=lambda: os.environ.get("STAGE") or "dev")
     var_dir: Path = field(default_factory=devkeys.var_dir)
     demo_staff: bool = True  # seed handlers, leads and a manager (infra/demo_staff.py)
+    # fault injection for the app's AWS calls (infra/faults.py), e.g. "all=0.2"; off when empty
+    faults: str = field(default_factory=lambda: os.environ.get("COMPLAINTS_FAULTS") or "")
 
     @property
     def aws_endpoint(self) -> str:
@@ -71,6 +73,7 @@ class LocalStack:
         self.options = options
         self.env: dict[str, str] = {}
         self.pump: Any = None
+        self.faults: Any = None  # infra.faults.FaultInjector when --faults / COMPLAINTS_FAULTS is set
         self._stops: list[tuple[str, Callable[[], None]]] = []
 
     def start(self) -> None:
@@ -82,6 +85,7 @@ class LocalStack:
         self._create_resources()
         from infra import local_outbox  # every email and SMS the app sends also lands in var/outbox/
         self._stops.append(("outbox", local_outbox.install(o.var_dir / "outbox", self.client)))
+        self._start_faults()
         self._start_api()
         self._start_pump()
         self._start_smtp()
@@ -140,6 +144,23 @@ class LocalStack:
                 log.info("demo staff seeded: handlers on duty in every department, leads and a manager "
                          "(infra/demo_staff.py)")
 
+    def _start_faults(self) -> None:
+        """The app's clients (boto3's default session) fail as asked; the stack's own clients never do."""
+        if not self.options.faults.strip():
+            return
+        from infra import faults
+
+        self.faults = faults.install(self.options.faults)
+        log.warning("fault injection on: %s", self.faults.plan.describe())
+
+        def stop() -> None:
+            log.warning("%s", self.faults.summary())
+            path = self.options.var_dir / "faults.json"  # the figures, for the fault bench / the curious
+            path.write_text(json.dumps(self.faults.counts(), indent=2) + "\n", encoding="utf-8")
+            faults.uninstall(self.faults)
+
+        self._stops.append(("fault injection", stop))
+
     def _start_api(self) -> None:
         from chalice.config import Config
         from chalice.local import ChaliceRequestHandler, create_local_server
@@ -182,15 +203,18 @@ class LocalStack:
     def _start_pump(self) -> None:
         from infra.event_pump import EventPump
 
+        around = None
+        if self.faults is not None:  # rules scoped to a function ("route_complaint:dynamodb=1") need its name
+            from infra.faults import running as around
         self.pump = EventPump(self.app, self.client("sqs"), stage=self.options.stage,
-                              region=os.environ["AWS_REGION"])
+                              region=os.environ["AWS_REGION"], around_invoke=around)
         self.pump.start()
         self._stops.append(("event pump", self.pump.stop))
 
     def _write_state(self) -> None:
         o = self.options
         state = {"pid": os.getpid(), "api_url": o.api_url, "aws_endpoint": o.aws_endpoint,
-                 "region": os.environ["AWS_REGION"], "env": self.env}
+                 "smtp": f"{o.host}:{o.smtp_port}", "region": os.environ["AWS_REGION"], "env": self.env}
         path = o.var_dir / STATE_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".tmp")  # renamed into place: readers never see half a file
@@ -221,7 +245,9 @@ class LocalStack:
             f"  AWS endpoint    {o.aws_endpoint}   (moto; key testing/testing, region {os.environ['AWS_REGION']})",
             f"  Resources       table {e.get('TABLE_NAME')}, bucket {e.get('ATTACHMENTS_BUCKET')}, "
             f"bus {e.get('EVENT_BUS_NAME')}",
-            f"  Event pump      {', '.join(sources) or 'nothing to pump'}",
+            f"  Event pump      {', '.join(sources) or 'nothing to pump'}"
+            + (f"   (duplicate delivery: {pump.duplicate_delivery})" if pump.duplicate_delivery else ""),
+            *([f"  FAULTS          {self.faults.plan.describe()}   (infra/faults.py)"] if self.faults else []),
             '  Staff token     complaints token --role agent --department quality --name "Li Wei"'
             + ("   (demo staff on duty: infra/demo_staff.py)" if o.demo_staff else ""),
             "Press Ctrl-C to stop.",

@@ -273,6 +273,24 @@ def faster_moto(setattr_: Any = setattr) -> None:
     before :func:`serialize_dynamodb`, whose lock then covers the transaction bookkeeping too."""
     _faster_moto_queries(setattr_)
     _cheaper_moto_transactions(setattr_)
+    _cached_moto_modules(setattr_)
+
+
+def _cached_moto_modules(setattr_: Any) -> None:
+    """moto's server finds the backend of every request by listing its own package folder and checking
+    each entry on disk (``list_of_moto_modules``): about 30% of a busy local stack's moto time. The
+    folder does not change while it runs: list it once."""
+    from moto import backends
+
+    if getattr(backends.list_of_moto_modules, "_cached", False):
+        return
+    modules = tuple(backends.list_of_moto_modules())
+
+    def list_of_moto_modules() -> tuple[str, ...]:
+        return modules
+
+    list_of_moto_modules._cached = True  # type: ignore[attr-defined]
+    setattr_(backends, "list_of_moto_modules", list_of_moto_modules)
 
 
 def _faster_moto_queries(setattr_: Any) -> None:

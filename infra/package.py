@@ -15,12 +15,16 @@ Steps (docs/deploy.md tells what to do with the result):
    ``infra/merge.yaml`` (environment through SAM ``Globals``, the functions' managed policy,
    Cognito), with the ``Stage`` parameter tied to the Chalice stage.
 4. Post-processing of the generated template, for what a static merge cannot say because it
-   depends on what ``app.py`` declares (see :func:`post_process`), then a check of the zip (no
-   ``__pycache__``: its timestamps would not survive the zip anyway) and cfn-lint.
-5. Layers (:data:`LAYERS`): a heavy library that one step needs (matplotlib for the report charts)
+   depends on what ``app.py`` declares (see :func:`post_process`), then the zip's bytecode (pip's
+   timestamp-checked ``__pycache__`` out: zip timestamps would not match; hash-based bytecode of our
+   own code in: :func:`bytecode`), a check of the zip and cfn-lint. The bundled classifier model
+   stays out of the zip (:data:`PRUNE`): ``make deploy`` stages it in the models bucket (``MODEL_URI``).
+5. Layers (:data:`LAYERS`): a heavy library that only some steps need (``crypto``, ``mail``, ``xlsx``)
    is not in the common requirements: pyproject's optional extra of that name is installed for the
-   Lambda platform into ``<name>-layer.zip`` (``python/`` inside), declared as a
-   ``AWS::Serverless::LayerVersion`` and attached only to the functions that import it.
+   Lambda platform into ``<name>-layer.zip`` (``python/`` inside), pruned (:func:`shipped`), declared
+   as a ``AWS::Serverless::LayerVersion`` and attached only to the functions whose code may import it
+   (:func:`layers_needed` reads that from the import graph; the package tests hold the two equal).
+   The zip is pruned the same way (:data:`PRUNE`: what no function ever loads).
 
 ``--staging`` builds from a temporary copy of the Chalice project instead of ``functions/``
 itself (tests and ``make bench`` use it, so they leave nothing behind); ``--no-deps`` packages
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import fnmatch
 import json
 import os
 import re
@@ -63,7 +68,51 @@ SQS_CONSUMER_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMe
 TEMPLATE_SECTIONS = ("Parameters", "Conditions", "Globals", "Resources", "Outputs")
 # layer name -> the app.py functions (Chalice's logical names) that get it; its packages: pyproject's
 # optional extra of the same name
-LAYERS: dict[str, tuple[str, ...]] = {"reports": ("SendScheduledReports",)}
+# (the report charts need none: they are drawn in pure Python). Which function needs which layer follows
+# from the import graph (:func:`layers_needed`; tests/infrastructure/test_package.py holds them equal).
+LAYERS: dict[str, tuple[str, ...]] = {
+    # pycryptodome: AES-GCM of contact data (shared/crypto.py), RS256 staff tokens (shared/jws_rsa.py).
+    # Every function reaches shared.crypto through the repository, but only these may use the PII key
+    # (infra/merge.yaml); without it no data key, so nothing to encrypt or decrypt with.
+    "crypto": ("APIHandler", "TakeInEmail", "NotifyCustomer", "FollowUpPrivacyRequests", "AnonymiseExpiredCases"),
+    "mail": ("TakeInEmail",),  # selectolax: HTML mail bodies (functions/intake/mail/html_text.py)
+    # openpyxl: XLSX exports (functions/reports/exports.py: GET /staff/reports/export, the report emails;
+    # DetectRootCauses shares functions/reports/handlers.py with the report emails, so it may reach it too)
+    "xlsx": ("APIHandler", "SendScheduledReports", "DetectRootCauses"),
+}
+# what code imports from each layer (top-level module names), for :func:`layers_needed`
+LAYER_MODULES: dict[str, tuple[str, ...]] = {"crypto": ("Crypto",), "mail": ("selectolax",), "xlsx": ("openpyxl",)}
+# Never loaded at run time, dropped from the deployment zip and every layer (fnmatch on the path inside
+# it): type stubs; C and Cython sources of compiled extensions (selectolax ships a 3.3 MB lexbor.c); the
+# holiday names' translations (calendars only ask whether a day is a holiday; names stay in the country's
+# own language; 1.4 MB); Powertools' event handler and its OpenAPI (the app routes with Chalice; 2.6 MB)
+# and the utilities the functions do not use (Logger, Tracer, Metrics and batch stay); pydantic's v1 copy
+# and mypy plugin; dnspython, which email-validator loads only for deliverability (DNS) checks, and
+# pydantic's EmailStr never asks for them. tests/infrastructure/test_package.py imports what the
+# functions use from the pruned libraries alone.
+PRUNE = ("*.pyi", "*.c", "*.h", "*.pyx", "*.pxd", "*.pxi", "holidays/locale/*", "aws_lambda_powertools/event_handler/*",
+         *(f"aws_lambda_powertools/utilities/{u}/*" for u in (
+             "auth_alpha", "circuit_breaker", "data_masking", "feature_flags", "idempotency", "kafka", "parameters",
+             "parser", "streaming", "validation")),
+         "pydantic/v1/*", "pydantic/mypy.py", "dns/*", "dnspython-*.dist-info/*",
+         # the bundled classifier (0.8 MB zipped, in every function otherwise): make deploy uploads it
+         # to the models bucket and sets MODEL_URI (infra/deploy.py), the router reads it from there
+         "functions/router/models/*")
+# A layer listed here keeps only these files (fnmatch on the path inside python/). pycryptodome is 11.6
+# MB of ciphers, curves and post-quantum schemes; the functions use AES-GCM, SHA-256, RSA PKCS#1 v1.5
+# verification (with the modules these import, CPU-specific variants included: Lambda picks at run time).
+# RSA runs on Python's own integers (pycryptodome's fallback when its _nat extension is absent: 0.5 MB less;
+# a signature check with e = 65537 is one short modular exponentiation).
+LAYER_KEEP: dict[str, tuple[str, ...]] = {
+    "crypto": ("Crypto/__init__.py", "Crypto/Cipher/__init__.py", "Crypto/Cipher/AES.py",
+               "Crypto/Cipher/_mode_gcm.py", "Crypto/Cipher/_mode_ctr.py", "Crypto/Cipher/_mode_ecb.py",
+               "Crypto/Cipher/_state_machine.py", "Crypto/Cipher/_raw_aes*.so", "Crypto/Cipher/_raw_ctr*.so",
+               "Crypto/Cipher/_raw_ecb*.so", "Crypto/Hash/__init__.py", "Crypto/Hash/SHA256.py",
+               "Crypto/Hash/_SHA256*.so", "Crypto/Hash/_ghash_*.so", "Crypto/Math/*.py",
+               "Crypto/PublicKey/__init__.py", "Crypto/PublicKey/RSA.py", "Crypto/Random/*.py",
+               "Crypto/Signature/__init__.py", "Crypto/Signature/pkcs1_15.py", "Crypto/Util/*.py",
+               "Crypto/Util/*.so", "Crypto/IO/*.py", "pycryptodome-*.dist-info/*"),
+}
 LAMBDA_PLATFORM = ("--platform", "manylinux2014_x86_64", "--implementation", "cp", "--only-binary=:all:")
 
 
@@ -181,6 +230,9 @@ def build_layer(name: str, out_dir: Path, *, no_deps: bool, python_version: str)
                 raise PackagingError(f"the {name} layer's packages could not be installed:\n{run.stderr[-2000:]}")
             for cache in target.rglob("__pycache__"):
                 shutil.rmtree(cache, ignore_errors=True)
+            for path in list(target.rglob("*")):
+                if path.is_file() and not shipped(path.relative_to(target).as_posix(), name):
+                    path.unlink()
         zip_path = out_dir / f"{name}-layer.zip"
         with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as zf:
             zf.writestr("python/", "")
@@ -188,6 +240,84 @@ def build_layer(name: str, out_dir: Path, *, no_deps: bool, python_version: str)
                 if path.is_file():
                     zf.write(path, path.relative_to(Path(tmp)).as_posix())
     return zip_path
+
+
+def shipped(path: str, layer: str | None = None) -> bool:
+    """Whether a file (its path inside the zip, or inside a layer's ``python/``) is packaged: not in
+    :data:`PRUNE`, and for a layer of :data:`LAYER_KEEP`, one of its files."""
+    if any(fnmatch.fnmatchcase(path, pattern) for pattern in PRUNE):
+        return False
+    keep = LAYER_KEEP.get(layer or "")
+    return keep is None or any(fnmatch.fnmatchcase(path, pattern) for pattern in keep)
+
+
+def handler_modules(app_py: Path = FUNCTIONS / "app.py") -> dict[str, set[str]]:
+    """Each function of ``app.py`` (Chalice's logical name; every route is ``APIHandler``) -> the modules
+    it imports: ``app.py``'s own imports, and those inside its handlers' bodies."""
+    import ast
+
+    from chalice.utils import to_cfn_resource_name
+
+    tree = ast.parse(app_py.read_text(encoding="utf-8"))
+    handlers: dict[str, list[Any]] = {}
+    common: set[str] = set()  # module level, middleware and helpers: every function may run them
+    for node in tree.body:
+        decorator = node.decorator_list[0] if isinstance(node, ast.FunctionDef) and node.decorator_list else None
+        kind = decorator.func.attr if isinstance(decorator, ast.Call) and isinstance(decorator.func, ast.Attribute) else ""
+        if kind in ("route", "on_sqs_message", "schedule", "on_s3_event", "on_dynamodb_record", "on_sns_message",
+                    "on_cw_event", "lambda_function"):
+            handlers.setdefault("APIHandler" if kind == "route" else to_cfn_resource_name(node.name), []).append(node)
+        else:
+            common.update(_imported(node, ""))
+    return {fn: common | {m for node in nodes for m in _imported(node, "")} for fn, nodes in handlers.items()}
+
+
+def _imported(node: Any, package: str) -> Iterator[str]:
+    """Absolute names of the modules (and of ``from x import y``: ``x.y``) ``node`` imports, anywhere inside."""
+    import ast
+
+    for stmt in ast.walk(node):
+        if isinstance(stmt, ast.Import):
+            yield from (a.name for a in stmt.names)
+        elif isinstance(stmt, ast.ImportFrom) and stmt.module != "__future__":
+            base = stmt.module or ""
+            if stmt.level:
+                parts = package.split(".")[: len(package.split(".")) - stmt.level + 1]
+                base = ".".join([*parts, *([stmt.module] if stmt.module else [])])
+            yield base
+            yield from (f"{base}.{a.name}" for a in stmt.names)
+
+
+def reachable(modules: set[str], root: Path = ROOT) -> set[str]:
+    """Every module ``modules`` may load: the project's modules are followed through all their imports,
+    those inside functions too (a lazy import runs when that code does), parent packages included."""
+    import ast
+
+    seen: set[str] = set()
+    todo = list(modules)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        base = root.joinpath(*name.split("."))
+        source = base / "__init__.py" if (base / "__init__.py").is_file() else base.with_suffix(".py")
+        # app.py itself (functions.openapi reads its routes): what each function runs of it, handler_modules says
+        if name.split(".")[0] not in ("functions", "shared") or name == "functions.app" or not source.is_file():
+            continue
+        package = name if source.name == "__init__.py" else name.rpartition(".")[0]
+        todo += [".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)]
+        todo += list(_imported(ast.parse(source.read_text(encoding="utf-8")), package))
+    return seen
+
+
+def layers_needed(app_py: Path = FUNCTIONS / "app.py") -> dict[str, set[str]]:
+    """Each function -> the layers whose libraries (:data:`LAYER_MODULES`) its code may import."""
+    out = {}
+    for fn, modules in handler_modules(app_py).items():
+        tops = {m.split(".")[0] for m in reachable(modules)}
+        out[fn] = {layer for layer, names in LAYER_MODULES.items() if tops & set(names)}
+    return out
 
 
 def add_layers(template: dict[str, Any], runtime: str) -> dict[str, Any]:
@@ -381,18 +511,45 @@ def _fix_log_group_references(resources: dict[str, Any]) -> None:
 
 
 # -- zip -----------------------------------------------------------------------------------------
+# Our code gets bytecode in the zip: /var/task is read-only, so without it every cold start compiles
+# ~5,000 lines of shared/ and functions/ (~50 ms of CPU, more than the cold-start budget's margin).
+# The dependencies do not (3 MB more zipped, over the size target): they compile on a cold start.
+OUR_CODE = ("app.py", "functions/", "shared/")
+
+
+def bytecode(source: bytes, filename: str) -> bytes:
+    """PEP 552 unchecked hash-based bytecode: Python loads it whatever timestamps the zip keeps (the
+    source next to it is the one it was compiled from, so there is nothing to check)."""
+    import importlib.util
+    import marshal
+
+    code = compile(source, filename, "exec", dont_inherit=True)
+    return importlib.util.MAGIC_NUMBER + (0b01).to_bytes(4, "little") + importlib.util.source_hash(source) \
+        + marshal.dumps(code)
+
+
 REQUIRED_IN_ZIP = ("app.py", "chalice/app.py", "functions/__init__.py", "shared/__init__.py")
 FORBIDDEN_PREFIXES = ("vendor/", "tests/", ".venv/", "chalicelib/", ".chalice/")
 
 
-def tidy_zip(zip_path: Path) -> list[str]:
-    """Drop bytecode (zip timestamps have a 2 s grain, so Python would ignore it) and check the tree."""
+def tidy_zip(zip_path: Path, runtime: str | None = None) -> list[str]:
+    """Drop the bytecode pip wrote (timestamp-checked: zip timestamps have a 2 s grain, so Python would
+    ignore it) and what :data:`PRUNE` names, add hash-based bytecode for our own code (:func:`bytecode`)
+    when this Python is the functions' runtime, and check the tree."""
     tmp = zip_path.with_suffix(".tmp")
+    compile_ours = runtime == f"python{sys.version_info.major}.{sys.version_info.minor}"
     with zipfile.ZipFile(zip_path) as src, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():
             if "__pycache__/" in info.filename or info.filename.endswith((".pyc", ".pyo")):
                 continue
-            dst.writestr(info, src.read(info.filename))
+            if not shipped(info.filename):  # PRUNE: never loaded at run time
+                continue
+            data = src.read(info.filename)
+            dst.writestr(info, data)
+            if compile_ours and info.filename.endswith(".py") and info.filename.startswith(OUR_CODE):
+                folder, _, name = info.filename.rpartition("/")
+                cached = f"{folder}/__pycache__/{name[:-3]}.{sys.implementation.cache_tag}.pyc".lstrip("/")
+                dst.writestr(cached, bytecode(data, info.filename))
     tmp.replace(zip_path)
     with zipfile.ZipFile(zip_path) as z:
         names = z.namelist()
@@ -473,7 +630,7 @@ def build(out_dir: Path = DEFAULT_OUT, *, stage: str = "dev", no_deps: bool = Fa
     template = add_layers(template, runtime)
     template_path.write_text(json.dumps(template, indent=2) + "\n", encoding="utf-8")
     zip_path = out_dir / "deployment.zip"
-    tidy_zip(zip_path)
+    tidy_zip(zip_path, runtime)
     return Package(out_dir, zip_path, template_path)
 
 

@@ -1,11 +1,12 @@
 """Package size and cold-start proxy per function, for the issue note (``var/bench/package.json``).
 
 Size. ``make package`` ships one zip for every function (the code plus pyproject's runtime
-dependencies, boto3/botocore/s3transfer excepted: the Lambda runtime has them) and the ``reports``
-layer for the one function that draws charts. Offline, the zip is rebuilt here from the project's
+dependencies, boto3/botocore/s3transfer excepted: the Lambda runtime has them) and the layers of
+``package.LAYERS`` for the functions they go to. Offline, the zip is rebuilt here from the project's
 ``--no-deps`` package plus the installed files of every runtime distribution and its dependencies (the
 same wheels pip would put in, bytecode left out as ``tidy_zip`` does), so the numbers do not need
-PyPI. Per function: the shared zip, plus its layers. Targets: <= 8 MB zipped, <= 40 MB unzipped.
+PyPI; ``package.shipped`` prunes them as ``make package`` does. Per function: the shared zip, plus its
+layers (``crypto``, ``mail``, ``xlsx``). Targets: <= 8 MB zipped, <= 40 MB unzipped.
 
 Cold start. For each function, a fresh interpreter in the unzipped package imports ``app`` and then
 the handler module(s) its body imports on the first invocation (read from ``app.py``'s syntax tree, so
@@ -120,13 +121,17 @@ def sizes(tmp: Path) -> dict[str, Any]:
     with zipfile.ZipFile(pkg.zip_path) as z:
         code = [(z.read(n), n) for n in z.namelist() if not n.endswith("/")]
     deps = _closure(package.runtime_requirements())
-    base_zipped, base_unzipped = _zip_size(code + _files(deps), tmp / "deployment.zip")
+    # what make package ships: package.shipped() drops PRUNE from the zip, and from each layer what its
+    # LAYER_KEEP does not list
+    base_zipped, base_unzipped = _zip_size(code + [(p, rel) for p, rel in _files(deps) if package.shipped(rel)],
+                                           tmp / "deployment.zip")
     code_zipped, code_unzipped = _zip_size(code, tmp / "code.zip")
     layers = {}
     for name in package.LAYERS:
         layer_dists = _closure(package.extra_requirements(name))
         known = {d.metadata["Name"] for d in deps}
-        layer_files = [(p, f"python/{rel}") for p, rel in _files([d for d in layer_dists if d.metadata["Name"] not in known])]
+        layer_files = [(p, f"python/{rel}") for p, rel in _files([d for d in layer_dists if d.metadata["Name"] not in known])
+                       if package.shipped(rel, name)]
         layers[name] = dict(zip(("zipped", "unzipped"), _zip_size(layer_files, tmp / f"{name}.zip")))
     template = pkg.template()
     functions = {}
@@ -158,6 +163,9 @@ def cold_starts(tmp: Path, runs: int) -> dict[str, Any]:
     with zipfile.ZipFile(pkg.zip_path) as z:
         z.extractall(root)
     env = _clean_env()
+    # the functions' own environment (functions/.chalice/config.json), as Lambda sets it before the import
+    config = json.loads((ROOT / "functions" / ".chalice" / "config.json").read_text(encoding="utf-8"))
+    env.update(config.get("environment_variables", {}))
     imports = function_imports()
     codes = {fn: "import app; " + "; ".join(f"import {m}" for m in mods) + "; print(app.__file__)"
              for fn, mods in imports.items()}

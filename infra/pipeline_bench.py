@@ -126,6 +126,7 @@ class Units:
     by_operation: Counter = field(default_factory=Counter)
     by_item: Counter = field(default_factory=Counter)  # write units by kind of item (key prefixes)
     item_bytes: Counter = field(default_factory=Counter)  # the largest item of each kind written
+    by_index: Counter = field(default_factory=Counter)  # index write units by index name
 
     def add(self, other: "Units") -> None:
         self.write += other.write
@@ -133,6 +134,7 @@ class Units:
         self.index_write += other.index_write
         self.by_operation.update(other.by_operation)
         self.by_item.update(other.by_item)
+        self.by_index.update(other.by_index)
         for k, v in other.item_bytes.items():
             self.item_bytes[k] = max(self.item_bytes[k], v)
 
@@ -203,8 +205,10 @@ class CapacityMeter:
                 units.write += factor * base
                 index = 0
                 if not failed and table == self._table:
-                    index = factor * self._index_writes(old, new)
+                    per_index = self._index_writes(old, new)
+                    index = factor * sum(per_index.values())
                     units.index_write += index
+                    units.by_index.update({name: factor * n for name, n in per_index.items()})
                 kind_of_item = _item_kind(key)
                 units.by_item[kind_of_item] += factor * base + index
                 units.item_bytes[kind_of_item] = max(units.item_bytes[kind_of_item], item_size(new or old))
@@ -241,8 +245,11 @@ class CapacityMeter:
     def _get(self, table: str, key: dict[str, Any]) -> dict[str, Any] | None:
         return self._peek.get_item(TableName=table, Key=key).get("Item")
 
-    def _index_writes(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> int:
-        total = 0
+    def _index_writes(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> Counter:
+        """Write units per index for one item going from ``old`` to ``new``: nothing when the item is in
+        neither version of the index, or when its key and projected attributes did not change; else
+        ``ceil(projected KB)`` - twice (delete + put) when its index key changed."""
+        total: Counter = Counter()
         for index in self._indexes:
             def keyed(item: dict[str, Any] | None) -> tuple | None:
                 if not item or any(k not in item for k in index.keys):
@@ -261,9 +268,9 @@ class CapacityMeter:
                 continue
             if k_old == k_new:
                 if projection(old) != projection(new):
-                    total += max(size_old, size_new)
+                    total[index.name] += max(size_old, size_new)
             else:
-                total += (size_old if k_old else 0) + (size_new if k_new else 0)
+                total[index.name] += (size_old if k_old else 0) + (size_new if k_new else 0)
         return total
 
 
@@ -343,18 +350,10 @@ class Step:
 
 
 def run(n: int = COMPLAINTS) -> dict[str, Any]:
-    from infra.bench import FAKE_AWS_ENV
+    from infra.bench import fake_aws_environment
 
-    saved = dict(os.environ)
-    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
-        os.environ.pop(key, None)
-    os.environ.update(FAKE_AWS_ENV)
-    os.environ["LOG_LEVEL"] = os.environ["POWERTOOLS_LOG_LEVEL"] = "INFO"  # what prod logs (config.json)
-    try:
+    with fake_aws_environment(LOG_LEVEL="INFO", POWERTOOLS_LOG_LEVEL="INFO"):  # what prod logs (config.json)
         return _run(n)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def _run(n: int) -> dict[str, Any]:
@@ -530,6 +529,8 @@ def report(n: int, steps: list[Step], emails: int) -> dict[str, Any]:
             "dynamodb_rru_per_complaint": round(step.units.read / n, 3),
             "dynamodb_units_by_operation_per_complaint": {k: round(v / n, 3) for k, v in sorted(step.units.by_operation.items())},
             "dynamodb_wru_by_item_per_complaint": {k: round(v / n, 2) for k, v in step.units.by_item.most_common()},
+            "dynamodb_index_wru_by_index_per_complaint": {k: round(v / n, 2)
+                                                          for k, v in step.units.by_index.most_common()},
             "largest_item_bytes_by_kind": dict(step.units.item_bytes.most_common()),
             "log_bytes_per_complaint": round(step.log_bytes / n),
             "cost_per_1000_usd": {k: round(v, 6) for k, v in cost.items()},

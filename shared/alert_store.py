@@ -284,7 +284,9 @@ def _months_back(until: date, count: int) -> str:
 # -- the cases behind an episode ----------------------------------------------------------------------
 _FIELDS = ("complaint_id", "received_at", "department", "category", "cluster_id", "title", "description")
 _RECENT_FIELDS = _FIELDS + ("contact_hashes", "repeat_of", "product")
-# the case attribute each dimension's value is compared with (ByMonth items carry the whole case)
+# the case attribute each dimension's value is compared with (in the Query when ByMonth holds it)
+_FILTER_ATTRIBUTE = {"product": "product", "batch": "product", "category": "category", "channel": "channel",
+                     "department": "department", "priority": "priority"}
 _FILTERS = {
     "product": "(#p.#sku = :v OR (attribute_not_exists(#p.#sku) AND #p.#name = :v))",
     "batch": "#p.#batch = :v",
@@ -311,28 +313,38 @@ class EpisodeCases:
         return self._by_month(dimension, value, first_day, high)
 
     def _by_month(self, dimension: str, value: str, low: str, high: str) -> list[dict[str, Any]]:
+        from shared.index_reads import fetch, projects
+
         condition = _FILTERS[dimension]
-        names = {f"#a{i}": f for i, f in enumerate(_FIELDS)}
-        names.update({"#m": "received_month", "#k": "received_key"})
-        attributes = {"#p": "product", "#sku": "sku", "#name": "name", "#batch": "batch", "#f": dimension}
-        names.update({n: attributes[n] for n in set(re.findall(r"#\w+", condition))})
+        # ByMonth holds the product and the channel: filtered in the Query; the others (category,
+        # department, priority change after intake: not in the index) on the cases read by key
+        in_index = projects("ByMonth", [_FILTER_ATTRIBUTE[dimension]])
+        names = {"#m": "received_month", "#k": "received_key"}
+        values = {":lo": {"S": low}, ":hi": {"S": high}}
+        if in_index:
+            attributes = {"#p": "product", "#sku": "sku", "#name": "name", "#batch": "batch", "#f": dimension}
+            names.update({n: attributes[n] for n in set(re.findall(r"#\w+", condition))})
+            values[":v"] = {"S": value}
         found: list[dict[str, Any]] = []
         month, pages = low[:7], 0
         while month <= high[:7] and len(found) < MAX_MATCHED and pages < MAX_PAGES:
             kwargs: dict[str, Any] = {
                 "TableName": self._table, "IndexName": "ByMonth",
-                "KeyConditionExpression": "#m = :m AND #k BETWEEN :lo AND :hi", "FilterExpression": condition,
-                "ProjectionExpression": ", ".join(f"#a{i}" for i in range(len(_FIELDS))),
+                "KeyConditionExpression": "#m = :m AND #k BETWEEN :lo AND :hi", "ProjectionExpression": "PK, SK",
                 "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": {":m": {"S": f"MONTH#{month}"}, ":lo": {"S": low}, ":hi": {"S": high},
-                                              ":v": {"S": value}},
+                "ExpressionAttributeValues": {**values, ":m": {"S": f"MONTH#{month}"}},
                 "ScanIndexForward": True, "Limit": 200,
             }
+            if in_index:
+                kwargs["FilterExpression"] = condition
             while len(found) < MAX_MATCHED and pages < MAX_PAGES:
                 out = self._db.query(**kwargs)
                 pages += 1
                 self.pages_read += 1
-                found.extend(self._load(i) for i in out.get("Items", []))
+                keys = out.get("Items", [])[:MAX_MATCHED - len(found)] if in_index else out.get("Items", [])
+                cases = [self._load(i) for i in fetch(self._db, self._table, keys,
+                                                      attributes=(*_FIELDS, _FILTER_ATTRIBUTE[dimension]))]
+                found.extend(c for c in cases if in_index or c.get(dimension) == value)
                 if "LastEvaluatedKey" not in out:
                     break
                 kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
@@ -344,16 +356,16 @@ class EpisodeCases:
         """The cases received from ``since`` to ``until`` (ISO times), newest first, at most ``limit``:
         the ``ByMonth`` index, month by month back from ``until``'s, pages of 200 (the text clusters'
         window: :mod:`shared.text_clusters`)."""
-        names = {f"#a{i}": f for i, f in enumerate(_RECENT_FIELDS)}
-        names.update({"#m": "received_month", "#k": "received_key"})
+        from shared.index_reads import fetch
+
+        names = {"#m": "received_month", "#k": "received_key"}
         found: list[dict[str, Any]] = []
         month = until[:7]
         while month >= since[:7] and len(found) < limit:
             kwargs: dict[str, Any] = {
                 "TableName": self._table, "IndexName": "ByMonth",
                 "KeyConditionExpression": "#m = :m AND #k BETWEEN :lo AND :hi",
-                "ProjectionExpression": ", ".join(f"#a{i}" for i in range(len(_RECENT_FIELDS))),
-                "ExpressionAttributeNames": names,
+                "ProjectionExpression": "PK, SK", "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": {":m": {"S": f"MONTH#{month}"}, ":lo": {"S": since},
                                               ":hi": {"S": until + "#~"}},
                 "ScanIndexForward": False, "Limit": min(200, limit - len(found)),
@@ -361,7 +373,9 @@ class EpisodeCases:
             while len(found) < limit:
                 out = self._db.query(**kwargs)
                 self.pages_read += 1
-                found.extend(self._load(i) for i in out.get("Items", []))
+                # the index holds keys: the evidence fields of the page's cases by key
+                found.extend(self._load(i) for i in fetch(self._db, self._table, out.get("Items", []),
+                                                          attributes=_RECENT_FIELDS))
                 if "LastEvaluatedKey" not in out:
                     break
                 kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]

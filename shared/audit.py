@@ -225,14 +225,25 @@ class AuditLog:
         record = AuditRecord(record_id=secrets.token_hex(8), action=action, actor=actor, role=role,
                              complaint_id=complaint_id, request_id=request_id or (scope.request_id if scope else None),
                              at=iso(at or now()), details=details or {})
+        item = self._dump(item_of(record))
         try:
-            self._db.put_item(TableName=self._table, Item=self._dump(item_of(record)),
-                              ConditionExpression="attribute_not_exists(PK)")
+            self._db.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(PK)")
         except Exception as exc:
-            # a condition failure means a record with this key exists: never replaced, so this one is lost too
-            raise AuditUnavailable(error_code(exc) or type(exc).__name__) from None
+            # a condition failure means a record with this key exists: never replaced. It is this very record
+            # when an earlier attempt was applied and its answer lost (the SDK retried a timed-out write).
+            if not (error_code(exc) == "ConditionalCheckFailedException" and self._stored(item)):
+                raise AuditUnavailable(error_code(exc) or type(exc).__name__) from None
         written(record)
         return record
+
+    def _stored(self, item: dict[str, Any]) -> bool:
+        """Is exactly ``item`` in the table? (Its key holds a random record id: no one else writes it.)"""
+        try:
+            found = self._db.get_item(TableName=self._table, Key={"PK": item["PK"], "SK": item["SK"]},
+                                      ConsistentRead=True).get("Item")
+        except Exception:  # noqa: BLE001 - cannot tell: the caller reports the record as not written
+            return False
+        return found == item
 
     def for_case(self, complaint_id: str | None, *, limit: int = 50, cursor: str | None = None) -> AuditPage:
         """The records about a case (``None``: about no case), newest first; ``cursor`` from the last page."""

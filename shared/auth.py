@@ -17,7 +17,8 @@ from pydantic import BaseModel
 Role = Literal["agent", "lead", "manager", "admin", "auditor"]
 ROLES: tuple[str, ...] = ("agent", "lead", "manager", "admin", "auditor")
 ROLE_PRECEDENCE: tuple[str, ...] = ("admin", "manager", "lead", "agent", "auditor")
-ALGORITHMS = ["RS256", "ES256"]
+ALGORITHMS = ["RS256"]  # Cognito's; verified with pycryptodome (shared/jws_rsa.py)
+JWKS_LIFESPAN_SECONDS, JWKS_REFRESH_SECONDS = 3600, 60
 
 
 class Unauthorized(Exception):
@@ -36,13 +37,12 @@ class JwksVerifier:
                  issuer: str | None = None, audience: str | None = None):
         import jwt
 
-        self._jwt = jwt
+        from shared import jws_rsa
+
+        self._jwt, self._decoder = jwt, jws_rsa.decoder()
         self._issuer, self._audience = issuer, audience
-        self._url_client = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=3600) if jwks_url else None
-        self._keys = {}
-        if jwks:
-            for key in jwt.PyJWKSet.from_dict(jwks).keys:
-                self._keys[key.key_id] = key
+        self._remote = _RemoteKeys(jwks_url) if jwks_url else None
+        self._keys = jws_rsa.keys_from_jwks(jwks) if jwks else {}
 
     def _signing_key(self, token: str) -> Any:
         jwt = self._jwt
@@ -52,12 +52,10 @@ class JwksVerifier:
             raise Unauthorized("the token is not a JWT") from None
         if header.get("alg") not in ALGORITHMS:
             raise Unauthorized("the token's algorithm is not accepted")
-        if self._url_client is not None:
-            try:
-                return self._url_client.get_signing_key_from_jwt(token)
-            except jwt.PyJWTError:
-                raise Unauthorized("the token was not signed by a known key") from None
-        key = self._keys.get(header.get("kid"))
+        if self._remote is not None:
+            key = self._remote.get(header.get("kid"))
+        else:
+            key = self._keys.get(header.get("kid"))
         if key is None:
             raise Unauthorized("the token was not signed by a known key")
         return key
@@ -66,8 +64,8 @@ class JwksVerifier:
         jwt = self._jwt
         key = self._signing_key(token)
         try:
-            claims = jwt.decode(
-                token, key=key.key, algorithms=ALGORITHMS, issuer=self._issuer,
+            claims = self._decoder.decode(
+                token, key=key, algorithms=ALGORITHMS, issuer=self._issuer,
                 audience=self._audience, options={"require": ["exp", "sub"], "verify_aud": bool(self._audience)},
                 leeway=30,
             )
@@ -76,6 +74,40 @@ class JwksVerifier:
         except jwt.PyJWTError:
             raise Unauthorized("the token is invalid") from None
         return principal_from_claims(claims)
+
+
+class _RemoteKeys:
+    """The signing keys of a JWKS URL (Cognito's), cached for an hour; a ``kid`` not seen yet fetches
+    again, at most once a minute (a key rotation is picked up, unknown kids cannot flood the URL)."""
+
+    def __init__(self, url: str):
+        self._url = url
+        self._keys: dict[str, Any] = {}
+        self._fetched_at: float | None = None
+        self._lock = threading.Lock()
+
+    def get(self, kid: str | None) -> Any:
+        import time
+
+        with self._lock:
+            now = time.monotonic()
+            age = None if self._fetched_at is None else now - self._fetched_at
+            if age is None or age > JWKS_LIFESPAN_SECONDS or (kid not in self._keys and age > JWKS_REFRESH_SECONDS):
+                self._keys, self._fetched_at = self._fetch(), now
+            return self._keys.get(kid)
+
+    def _fetch(self) -> dict[str, Any]:
+        import urllib.request
+
+        from shared import jws_rsa
+
+        if not self._url.startswith("https://") and not self._url.startswith("http://"):
+            raise Unauthorized("the token was not signed by a known key")
+        try:
+            with urllib.request.urlopen(self._url, timeout=5) as response:  # nosec B310  # http(s) only, above
+                return jws_rsa.keys_from_jwks(json.loads(response.read()))
+        except (OSError, ValueError):
+            raise Unauthorized("the token was not signed by a known key") from None
 
 
 def principal_from_claims(claims: dict[str, Any]) -> StaffPrincipal:

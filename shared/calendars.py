@@ -81,9 +81,10 @@ def _check_n(n: int) -> None:
 
 
 class CalendarConfig(BaseModel):
-    """A department's working time: time zone, weekly hours, holidays and overrides."""
+    """A department's working time: time zone, weekly hours, holidays and overrides. Built on first
+    validation: functions that never read calendars do not pay for it on a cold start."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     time_zone: str = "UTC"
     working_hours: dict[str, list[str]] = Field(

@@ -1,9 +1,10 @@
 """Field-level encryption of personal data and keyed look-up hashes.
 
 * :class:`FieldCipher` encrypts with KMS envelope encryption: a data key from ``GenerateDataKey``
-  encrypts fields locally with AES-256-GCM; the KMS-encrypted copy of the data key travels with each
-  value. Data keys are cached (5 minutes, 10,000 uses) like the AWS Encryption SDK's caching CMM, so
-  a warm function makes no KMS call per complaint. The complaint number is bound as associated data,
+  encrypts fields locally with AES-256-GCM (pycryptodome; a value is ``v1.<key>.<nonce>.<ciphertext
+  and 16-byte tag>``); the KMS-encrypted copy of the data key travels with each value. Data keys are
+  cached (5 minutes, 10,000 uses) like the AWS Encryption SDK's caching CMM, so a warm function makes
+  no KMS call per complaint. The complaint number is bound as associated data,
   so a ciphertext copied onto another case does not decrypt.
 * :class:`LookupHasher` gives a deterministic keyed hash (HMAC-SHA-256) of a normalised email, phone
   or member id, used as a key to find a customer's cases without storing the value in clear. Its
@@ -35,6 +36,19 @@ def _unb64(text: str) -> bytes:
 
 class DecryptionError(ValueError):
     pass
+
+
+_TAG_BYTES = 16  # AES-GCM's full tag, appended to the ciphertext (the layout of cryptography's AESGCM)
+
+
+def _gcm(key: bytes, nonce: bytes, bound_to: str) -> Any:
+    """AES-256-GCM with ``bound_to`` as associated data. pycryptodome (the ``crypto`` layer: a few
+    hundred kB where ``cryptography`` is 15 MB, docs/deploy.md), imported on first use."""
+    from Crypto.Cipher import AES  # nosec B413  # pycryptodome (maintained), not PyCrypto
+
+    cipher = AES.new(key, AES.MODE_GCM, nonce=nonce, mac_len=_TAG_BYTES)
+    cipher.update(bound_to.encode())
+    return cipher
 
 
 class FieldCipher:
@@ -75,17 +89,12 @@ class FieldCipher:
         return plain
 
     def encrypt(self, plaintext: str, *, bound_to: str) -> str:
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
         key, encrypted_key = self._data_key()
         nonce = os.urandom(12)
-        sealed = AESGCM(key).encrypt(nonce, plaintext.encode(), bound_to.encode())
-        return ".".join((FORMAT, _b64(encrypted_key), _b64(nonce), _b64(sealed)))
+        ciphertext, tag = _gcm(key, nonce, bound_to).encrypt_and_digest(plaintext.encode())
+        return ".".join((FORMAT, _b64(encrypted_key), _b64(nonce), _b64(ciphertext + tag)))
 
     def decrypt(self, value: str, *, bound_to: str) -> str:
-        from cryptography.exceptions import InvalidTag
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
         try:
             fmt, encrypted_key, nonce, sealed = value.split(".")
         except ValueError:
@@ -93,10 +102,15 @@ class FieldCipher:
         if fmt != FORMAT:
             raise DecryptionError(f"unknown encryption format {fmt!r}")
         key = self._plain_key(_unb64(encrypted_key))
+        sealed_bytes = _unb64(sealed)
+        if len(sealed_bytes) < _TAG_BYTES:
+            raise DecryptionError("ciphertext does not belong to this record")
         try:
-            return AESGCM(key).decrypt(_unb64(nonce), _unb64(sealed), bound_to.encode()).decode()
-        except InvalidTag:
+            plain = _gcm(key, _unb64(nonce), bound_to).decrypt_and_verify(sealed_bytes[:-_TAG_BYTES],
+                                                                          sealed_bytes[-_TAG_BYTES:])
+        except ValueError:  # pycryptodome's "MAC check failed"
             raise DecryptionError("ciphertext does not belong to this record") from None
+        return plain.decode()
 
 
 class LookupHasher:

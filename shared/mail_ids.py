@@ -70,6 +70,8 @@ def complaint_of_message_id(message_id: str | None, domain: str | None = None) -
 def ses_message_ids(ses_message_id: str, region: str) -> list[str]:
     """The Message-ID header SES gives a message it accepted with this MessageId: ``email.amazonses.com``
     in us-east-1, ``<region>.amazonses.com`` elsewhere (both returned outside us-east-1, to be safe)."""
+    if not ses_message_id:  # sent unconfirmed (SES's answer lost): only our own Message-ID is known
+        return []
     hosts = ["email.amazonses.com"] if region == "us-east-1" else [f"{region}.amazonses.com", "email.amazonses.com"]
     return [f"<{ses_message_id}@{host}>" for host in hosts]
 

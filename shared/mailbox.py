@@ -144,22 +144,29 @@ class Mailbox:
         return {**item, **secret}
 
     # -- limits --------------------------------------------------------------------------------
-    def allow_new_case(self, sender: str, *, per_hour: int, now: datetime | None = None) -> bool:
-        """Count one more case for this sender this hour; False once the hour's cap is reached."""
+    def allow_new_case(self, sender: str, *, per_hour: int, message: str, now: datetime | None = None) -> bool:
+        """Count one more case for this sender this hour; False once the hour's cap is reached. A message
+        is counted once however often (or concurrently) it is delivered: its key's hash joins the hour's
+        ``counted`` set in the same conditional update."""
         now = now or datetime.now(timezone.utc)
         digest = self._hasher.hash("email", sender)
+        counted = mail_key_hash(message)
         try:
             self._db.update_item(
                 TableName=self._table,
                 Key=self._dump({"PK": f"SENDER#{digest}", "SK": "HOUR#" + now.strftime("%Y-%m-%dT%H")}),
-                UpdateExpression="ADD opened :one SET expires_at = :ttl",
-                ConditionExpression="attribute_not_exists(opened) OR opened < :cap",
-                ExpressionAttributeValues=self._dump({":one": 1, ":cap": per_hour,
-                                                      ":ttl": int((now + timedelta(hours=3)).timestamp())}),
+                UpdateExpression="ADD opened :one, counted :message SET expires_at = :ttl",
+                ConditionExpression=("(attribute_not_exists(opened) OR opened < :cap) "
+                                     "AND NOT contains(counted, :key)"),
+                ExpressionAttributeValues={**self._dump({":one": 1, ":cap": per_hour, ":key": counted,
+                                                         ":ttl": int((now + timedelta(hours=3)).timestamp())}),
+                                           ":message": {"SS": [counted]}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except Exception as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
-                return False
+                old = getattr(exc, "response", {}).get("Item") or {}
+                return counted in old.get("counted", {}).get("SS", [])  # counted already: still allowed
             raise
         return True
 

@@ -33,9 +33,11 @@ SLA_WARNINGS = "SlaWarnings"  # Count: the SLA sweep
 SLA_BREACHES = "SlaBreaches"  # Count: the SLA sweep (alarmed above a threshold)
 NOTIFICATIONS_SENT = "NotificationsSent"  # Count, by channel: the notifier
 NOTIFICATIONS_FAILED = "NotificationsFailed"  # Count, by channel: the notifier (retried, then DLQ)
+NOTIFICATIONS_UNCONFIRMED = "NotificationsUnconfirmed"  # Count: SES's answer lost; recorded as sent, not resent
 
 METRICS = (COMPLAINTS_RECEIVED, COMPLAINTS_CLASSIFIED, CLASSIFICATION_CONFIDENCE, COMPLAINTS_TRIAGED,
-           COMPLAINTS_ROUTED, SLA_WARNINGS, SLA_BREACHES, NOTIFICATIONS_SENT, NOTIFICATIONS_FAILED)
+           COMPLAINTS_ROUTED, SLA_WARNINGS, SLA_BREACHES, NOTIFICATIONS_SENT, NOTIFICATIONS_FAILED,
+           NOTIFICATIONS_UNCONFIRMED)
 # Bounded, non-personal dimension names; the value is cut to 64 characters.
 DIMENSIONS = frozenset({"channel", "department", "kind"})
 

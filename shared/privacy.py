@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Callable, Iterable, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from shared.lifecycle import OPEN_STATES, Status
-from shared.models import Complaint, Phone, TimelineEntry, TimelineKind, Visibility
+from shared.models import Complaint, EmailAddress, Phone, TimelineEntry, TimelineKind, Visibility
 from shared.redaction import Known, redact, redact_tree
 
 REQUEST_ID = r"^prv_[0-9a-f]{20}$"
@@ -47,7 +47,8 @@ RECEIVED_GRACE = timedelta(minutes=15)  # a request still "received" after this 
 
 # -- configuration (config kind ``privacy``) -----------------------------------------------------------
 class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # built on first validation: functions that never load this configuration do not pay for it on a cold start
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
 
 class Retention(_Config):
@@ -90,13 +91,14 @@ class PrivacyConfig(_Config):
 
 # -- requests ----------------------------------------------------------------------------------------------
 class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # built on first validation: only the privacy routes read these bodies
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
 
 class SubjectIn(_Input):
     """Who the request is about: exactly one of email, phone or member id (normalised like the form)."""
 
-    email: Annotated[EmailStr, StringConstraints(max_length=254)] | None = None
+    email: Annotated[EmailAddress, StringConstraints(max_length=254)] | None = None
     phone: Phone | None = None
     member_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None = None
 

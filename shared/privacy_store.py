@@ -23,6 +23,7 @@ from typing import Any, Iterable, Iterator
 from shared import audit
 from shared.aws import error_code
 from shared.crypto import DecryptionError, FieldCipher, LookupHasher
+from shared.index_reads import fetch
 from shared.models import Complaint, Customer, TimelineEntry
 from shared.privacy import ENDED, CaseRecord, ErasedCase, PrivacyRequest, StaleRequest
 
@@ -122,7 +123,8 @@ class PrivacyStore:
         deletes = [{"PK": f"CUSTOMER#{h}", "SK": sort_key} for h in sorted(set(before.contact_hashes.values()))]
         if order_key(before.product):
             deletes.append({"PK": order_key(before.product), "SK": sort_key})
-        deletes += [{"PK": "TRIAGE", "SK": sort_key}, {"PK": f"CASE#{before.complaint_id}", "SK": "MAILTHREAD"}]
+        deletes += [{"PK": "TRIAGE", "SK": sort_key}, {"PK": f"CASE#{before.complaint_id}", "SK": "MAILTHREAD"},
+                    {"PK": f"CASE#{before.complaint_id}", "SK": "TOKENS"}]  # later tracking tokens (repository)
         deletes += [{"PK": f"ATTACHMENT#{a.attachment_id}", "SK": "ATTACHMENT"} for a in before.attachments]
         deletes += [{"PK": f"MSGID#{m}", "SK": "MSGID"} for n in record.notifications for m in n.get("message_ids") or []]
         deletes += [{"PK": f"CASE#{before.complaint_id}", "SK": raw_mail_sk(link["key"])} for link in record.raw_mail]
@@ -262,7 +264,9 @@ class PrivacyStore:
             if state.get(status):
                 kwargs["ExclusiveStartKey"] = state[status]
             out = self._db.query(**kwargs)
-            pages[status] = ([self._load(i) for i in out.get("Items", [])], out.get("LastEvaluatedKey"))
+            # the index holds the requests' keys: the requests by key, in the index's order and place
+            requests = fetch(self._db, self._table, out.get("Items", []), keep=("work_queue", "queue_key"))
+            pages[status] = ([self._load(i) for i in requests], out.get("LastEvaluatedKey"))
         merged = sorted((i for items, _ in pages.values() for i in items), key=lambda i: i["queue_key"])[:limit]
         taken = {i["request_id"] for i in merged}
         next_state: dict[str, Any] = {}
@@ -289,7 +293,7 @@ class PrivacyStore:
                                       "ExpressionAttributeValues": {":q": {"S": f"PRIVACY#{status}"}}}
             while seen < OPEN_REQUESTS_MAX:
                 out = self._db.query(**kwargs)
-                for raw in out.get("Items", []):
+                for raw in fetch(self._db, self._table, out.get("Items", [])):  # the index holds keys
                     seen += 1
                     yield _request(self._load(raw))
                 if "LastEvaluatedKey" not in out:

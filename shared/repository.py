@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
+from pydantic import ValidationError
+
 from shared import audit
 from shared.aws import error_code
 from shared.crypto import FieldCipher, LookupHasher
@@ -22,6 +24,7 @@ from shared.lifecycle import Status
 from shared.models import Attachment, Complaint, Customer, TimelineEntry
 
 CASE = "CASE"
+TOKENS = "TOKENS"  # CASE#<id> / TOKENS: tracking-token hashes given out after creation (add_tracking_token)
 BY_STATUS, BY_CHANNEL, BY_MONTH, PENDING_EVENTS = "ByStatus", "ByChannel", "ByMonth", "PendingEvents"
 BY_DUE, BY_QUEUE = "ByDue", "ByQueue"
 DUE_SHARDS = 4  # the ByDue index's partitions: writes spread over them, a sweep queries each
@@ -34,6 +37,10 @@ CONFLICT_ATTEMPTS = 4  # a transaction cancelled only by a conflict on a shared 
 # A staff list with filters (``list``): index items one Query page evaluates, and the bounds of one call
 LIST_FILTERED_PAGE, LIST_MAX_EVALUATED, LIST_MAX_QUERIES = 200, 2000, 48
 CONTACT_KINDS = ("email", "phone", "member_id")
+# Case attributes left out of the item while they hold the model's default (no index key, filter or
+# raw reader uses them): fewer bytes on every case write.
+_DEFAULTS_NOT_STORED = ("escalated", "reopened_count", "needs_triage", "repeat_count", "merged_cases",
+                        "attachments", "redrives", "tasks", "escalation_level")
 
 
 class NumberTaken(Exception):
@@ -50,6 +57,11 @@ class AttachmentUnavailable(Exception):
     def __init__(self, attachment_ids: list[str]):
         super().__init__("attachments not uploaded, expired or used by another complaint")
         self.attachment_ids = attachment_ids
+
+
+class StoredRecordInvalid(RuntimeError):
+    """A stored item no longer fits its model: our data or code is wrong, not the request (a 500, logged;
+    a pydantic ValidationError would reach the client as a 422 naming stored fields)."""
 
 
 class StaleVersion(Exception):
@@ -147,6 +159,12 @@ class ComplaintRepository:
             "contact_hashes": hashes or None,
             "tracking_token_hashes": set(c.tracking_token_hashes) or None,
         }
+        # the case item is rewritten by every transition and billed by its size: values that equal the
+        # model's defaults are not stored (loading restores them; a save REMOVEs them, clearable_fields)
+        item["clocks"] = [clock.model_dump(mode="json", exclude_defaults=True) for clock in c.clocks] or None
+        for name in _DEFAULTS_NOT_STORED:
+            if data.get(name) == Complaint.model_fields[name].default:
+                item[name] = None
         item.update(index_attributes(c))
         if c.customer is not None:
             item["customer_enc"] = self._cipher.encrypt(
@@ -162,7 +180,11 @@ class ComplaintRepository:
                 self._cipher.decrypt(item["customer_enc"], bound_to=item["complaint_id"])
             )
         fields = {k: v for k, v in item.items() if k in Complaint.model_fields}
-        return Complaint.model_validate({**fields, "customer": customer})
+        try:
+            return Complaint.model_validate({**fields, "customer": customer})
+        except ValidationError as exc:
+            raise StoredRecordInvalid(f"case {item.get('complaint_id')}: {exc.error_count()} invalid field(s) "
+                                      f"{sorted({str(e['loc'][0]) for e in exc.errors() if e['loc']})}") from None
 
     def _entry_item(self, complaint_id: str, entry: TimelineEntry, index: int, version: int = 0) -> dict[str, Any]:
         data = entry.model_dump(mode="json")
@@ -290,6 +312,10 @@ class ComplaintRepository:
             for i in items
             if i["SK"].startswith("TL#")
         ]
+        tokens = next((i for i in items if i["SK"] == TOKENS), None)  # the tokens added later (notifier)
+        if tokens:
+            case = {**case, "tracking_token_hashes": sorted(set(case.get("tracking_token_hashes") or ())
+                                                            | set(tokens.get("tracking_token_hashes") or ()))}
         return self._complaint(case, with_contact=with_contact), timeline
 
     def list(
@@ -322,32 +348,37 @@ class ComplaintRepository:
         # received_key starts with the time as pydantic writes it (fractions only when there are some):
         # "<second>~" sorts after every key of that second, so ``until`` counts to the whole second
         until_key = until.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + "~" if until else None
-        names: dict[str, str] = {}
-        values: dict[str, Any] = {}
-        filters: list[str] = []
+        from shared.index_reads import fetch, projects
+
+        # Each test: the attribute it reads, its FilterExpression (with its names and values) and the
+        # same test in Python. The index's slim projection decides where it runs: in the Query when the
+        # index holds the attribute, else on the page's cases read from the table.
+        tests: list[_ListTest] = []
         if departments is not None:
-            names["#dep"] = "department"
-            values.update({f":dep{i}": {"S": d} for i, d in enumerate(departments or [""])})
-            filters.append("#dep IN (" + ", ".join(f":dep{i}" for i in range(len(departments or [""]))) + ")")
+            wanted = departments or [""]
+            tests.append(_ListTest(
+                "department", "#dep IN (" + ", ".join(f":dep{i}" for i in range(len(wanted))) + ")",
+                {"#dep": "department"}, {f":dep{i}": {"S": d} for i, d in enumerate(wanted)},
+                lambda i, w=frozenset(wanted): i.get("department") in w))
         for tag, attribute, value in (("cat", "category", category), ("pri", "priority", priority),
                                       ("asg", "assignee", assignee)):
             if value:
-                names[f"#{tag}"], values[f":{tag}"] = attribute, {"S": value}
-                filters.append(f"#{tag} = :{tag}")
-        if product or batch:
-            names["#prod"] = "product"
+                tests.append(_ListTest(attribute, f"#{tag} = :{tag}", {f"#{tag}": attribute},
+                                       {f":{tag}": {"S": value}}, lambda i, a=attribute, v=value: i.get(a) == v))
         if product:
-            names.update({"#sku": "sku", "#pname": "name"})
-            values[":prod"] = {"S": product}
-            filters.append("(#prod.#sku = :prod OR (attribute_not_exists(#prod.#sku) AND #prod.#pname = :prod))")
+            tests.append(_ListTest(
+                "product", "(#prod.#sku = :prod OR (attribute_not_exists(#prod.#sku) AND #prod.#pname = :prod))",
+                {"#prod": "product", "#sku": "sku", "#pname": "name"}, {":prod": {"S": product}},
+                lambda i, v=product: _product_of(i) == v))
         if batch:
-            names["#batch"], values[":batch"] = "batch", {"S": batch}
-            filters.append("#prod.#batch = :batch")
+            tests.append(_ListTest("product", "#prod.#batch = :batch", {"#prod": "product", "#batch": "batch"},
+                                   {":batch": {"S": batch}},
+                                   lambda i, v=batch: (i.get("product") or {}).get("batch") == v))
         if status:
             index, pk_name, pk_value = BY_STATUS, "status", status.value
             if channel:
-                filters.append("#c = :c")
-                names["#c"], values[":c"] = "channel", {"S": channel}
+                tests.append(_ListTest("channel", "#c = :c", {"#c": "channel"}, {":c": {"S": channel}},
+                                       lambda i, v=channel: i.get("channel") == v))
         elif channel:
             index, pk_name, pk_value = BY_CHANNEL, "channel", channel
         else:
@@ -358,9 +389,19 @@ class ComplaintRepository:
         if state and state.get("index") != index:
             raise InvalidCursor("cursor belongs to another listing")
         terms = text_terms(text)
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        filters: list[str] = []
+        for test in tests:
+            if projects(index, [test.attribute]):
+                filters.append(test.expression)
+                names.update(test.names)
+                values.update(test.values)
+        checks = [t.check for t in tests if not projects(index, [t.attribute])]
+        whole = bool(checks or terms)  # each page's cases are read from the table to be tested
         # With filters a Query page reads more index items than it keeps: read wider pages, keep
         # ``limit`` and continue after the last one kept.
-        page_size = LIST_FILTERED_PAGE if filters or terms else None
+        page_size = LIST_FILTERED_PAGE if tests or terms else None
         found: list[dict[str, Any]] = []
         start_key = state.get("key")
         oldest_month = (since_key or _months_before(MONTHS_BACK_WITHOUT_SINCE))[:7]
@@ -391,13 +432,17 @@ class ComplaintRepository:
             out = self._db.query(**kwargs)
             queries += 1
             evaluated += int(out.get("ScannedCount", 0))
-            items = [self._load(i) for i in out.get("Items", [])]
-            if terms:
-                items = [i for i in items if _contains_all(i, terms)]
+            if whole:
+                index_items = {(i["PK"]["S"], i["SK"]["S"]): self._load(i) for i in out.get("Items", [])}
+                items = [self._load(i) for i in fetch(self._db, self._table, out.get("Items", []))]
+                items = [i for i in items if all(check(i) for check in checks) and _contains_all(i, terms)]
+            else:
+                index_items = {}
+                items = [self._load(i) for i in out.get("Items", [])]
             start_key = out.get("LastEvaluatedKey")
             if len(found) + len(items) > limit:  # a wide page: continue after the last case kept
                 found.extend(items[:limit - len(found)])
-                last = found[-1]
+                last = index_items.get((found[-1]["PK"], found[-1]["SK"]), found[-1])  # where the index had it
                 start_key = self._dump({"PK": last["PK"], "SK": last["SK"], pk_name: last[pk_name],
                                         "received_key": last["received_key"]})
                 break
@@ -419,6 +464,8 @@ class ComplaintRepository:
             next_cursor = _encode_cursor({"index": index, "key": start_key, "month": month})
         elif month and stopped_early and _previous_month(month) >= oldest_month:
             next_cursor = _encode_cursor({"index": index, "key": None, "month": _previous_month(month)})
+        if not whole:  # index items: the cases themselves, by key
+            found = [self._load(i) for i in fetch(self._db, self._table, found[:limit])]
         return Page([self._complaint(i, with_contact=False) for i in found[:limit]], next_cursor)
 
     def cases_of_customer(self, kind: str, value: str, *, limit: int = 20) -> list[str]:
@@ -501,7 +548,10 @@ class ComplaintRepository:
         out = self._db.query(**kwargs)
         last = out.get("LastEvaluatedKey")
         next_cursor = _encode_cursor({"index": BY_QUEUE, "queue": work_queue, "key": last}) if last else None
-        return Page([self._complaint(self._load(i), with_contact=False) for i in out.get("Items", [])], next_cursor)
+        from shared.index_reads import fetch
+
+        cases = fetch(self._db, self._table, out.get("Items", []))  # the index holds keys: the cases by key
+        return Page([self._complaint(self._load(i), with_contact=False) for i in cases], next_cursor)
 
     def mark_event_published(self, complaint_id: str) -> None:
         try:
@@ -654,11 +704,12 @@ class ComplaintRepository:
         return sorted(events, key=lambda e: (e.at, e.event_id))
 
     def add_tracking_token(self, complaint_id: str, token_hash: str) -> None:
-        """Another token for the same case (e.g. the one in the acknowledgement); the case's version
-        does not change, so this never conflicts with a handler's transition."""
+        """Another token for the same case (e.g. the one in the acknowledgement), kept in the case's small
+        ``CASE#<id> / TOKENS`` item (read with the case by :meth:`get`), so the notifier never rewrites the
+        large case item; the case's version does not change, so this never conflicts with a transition."""
         self._db.update_item(
-            TableName=self._table, Key=self._dump({"PK": f"{CASE}#{complaint_id}", "SK": CASE}),
-            UpdateExpression="ADD tracking_token_hashes :h", ConditionExpression="attribute_exists(PK)",
+            TableName=self._table, Key=self._dump({"PK": f"{CASE}#{complaint_id}", "SK": TOKENS}),
+            UpdateExpression="ADD tracking_token_hashes :h",
             ExpressionAttributeValues={":h": {"SS": [token_hash]}},
         )
 
@@ -705,18 +756,22 @@ class ComplaintRepository:
     # -- the workflow: plans waiting for a manager (shared/resolution.py) --------------------------------
     def plans_awaiting_approval(self, *, limit: int = 500) -> list[Complaint]:
         """Cases whose resolution plan waits for a manager, the longest waiting first: ``Query ByStatus
-        status = resolution_proposed`` with ``FilterExpression plan.state = pending_approval`` (a case
-        with a pending plan is always in that status), sorted by the plan's proposal time."""
+        status = resolution_proposed``, the page's cases read by key and kept with ``plan.state =
+        pending_approval`` (a case with a pending plan is always in that status), sorted by the plan's
+        proposal time."""
+        from shared.index_reads import fetch
+
+        # the index does not hold the plan: each page's cases are read by key and tested here
         kwargs: dict[str, Any] = {
             "TableName": self._table, "IndexName": BY_STATUS, "KeyConditionExpression": "#s = :s",
-            "FilterExpression": "#p.#st = :pending",
-            "ExpressionAttributeNames": {"#s": "status", "#p": "plan", "#st": "state"},
-            "ExpressionAttributeValues": {":s": {"S": Status.RESOLUTION_PROPOSED.value},
-                                          ":pending": {"S": "pending_approval"}}}
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":s": {"S": Status.RESOLUTION_PROPOSED.value}}, "Limit": 100}
         found: list[Complaint] = []
         while len(found) < limit:
             out = self._db.query(**kwargs)
-            found += [self._complaint(self._load(i), with_contact=False) for i in out.get("Items", [])]
+            items = [self._load(i) for i in fetch(self._db, self._table, out.get("Items", []))]
+            found += [self._complaint(i, with_contact=False) for i in items
+                      if (i.get("plan") or {}).get("state") == "pending_approval"]
             if "LastEvaluatedKey" not in out:
                 break
             kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
@@ -784,6 +839,22 @@ def _contains_all(item: dict[str, Any], terms: list[str]) -> bool:
 
     haystack = unicodedata.normalize("NFKC", f"{item.get('title') or ''}\n{item.get('description') or ''}").casefold()
     return all(term in haystack for term in terms)
+
+
+@dataclass(frozen=True)
+class _ListTest:
+    """One filter of a staff list: in the Query (``expression``) or on the cases read (``check``)."""
+    attribute: str
+    expression: str
+    names: dict[str, str]
+    values: dict[str, Any]
+    check: Any
+
+
+def _product_of(item: dict[str, Any]) -> str | None:
+    """The reports' product value of a case: its SKU, else its product name."""
+    product = item.get("product") or {}
+    return product.get("sku") if product.get("sku") is not None else product.get("name")
 
 
 def _encode_cursor(state: dict[str, Any]) -> str:

@@ -25,7 +25,8 @@ Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 
 
 class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # built on first validation: functions that never load this configuration do not pay for it on a cold start
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
 
 class Department(_Config):

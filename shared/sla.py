@@ -38,7 +38,8 @@ class Timekeeper(Protocol):
 
 
 class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # built on first validation: functions that never load this configuration do not pay for it on a cold start
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
 
 class Target(_Config):

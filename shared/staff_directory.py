@@ -16,10 +16,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Any, Iterable
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from shared.aws import error_code
-from shared.models import Language
+from shared.models import EmailAddress, Language
 
 HANDLER_ID = r"^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,127}$"
 DEPARTMENT_ID = r"^[a-z][a-z0-9_-]{0,39}$"
@@ -32,12 +32,13 @@ class StaleProfile(Exception):
 
 
 class HandlerProfileIn(BaseModel):
-    """What an admin sets (``PUT /staff/handlers/{handler_id}``); the load and duty are not theirs to set."""
+    """What an admin sets (``PUT /staff/handlers/{handler_id}``); the load and duty are not theirs to set.
+    Built on first validation: only that route reads it."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=100)]
-    email: EmailStr | None = None
+    email: EmailAddress | None = None
     language: Language = "en"  # the language of the alerts they receive
     departments: Annotated[list[DepartmentId], Field(min_length=1, max_length=10)]
     skills: Annotated[list[Category], Field(max_length=30)] = []  # categories they specialise in ([] = generalist)

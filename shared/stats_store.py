@@ -383,9 +383,11 @@ class StatsStore:
         kwargs: dict[str, Any] = {"TableName": self._table, "IndexName": index, "KeyConditionExpression": "#k = :v",
                                   "ExpressionAttributeNames": {"#k": attribute},
                                   "ExpressionAttributeValues": {":v": {"S": value}}}
+        from shared.index_reads import fetch
+
         while True:
             out = self._db.query(**kwargs)
-            for raw in out.get("Items", []):
+            for raw in fetch(self._db, self._table, out.get("Items", [])):  # the index holds keys: cases by key
                 item = self._load(raw)
                 if item.get("SK") == "CASE":
                     fields = {k: v for k, v in item.items() if k in Complaint.model_fields}

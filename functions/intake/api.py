@@ -8,7 +8,6 @@ from typing import Any, Iterator
 
 from shared.attachments import AttachmentRejected, attachment_store, check_upload
 from functions.intake.service import AttachmentsInvalid, IdempotencyConflict, Intake
-from functions.intake.views import customer_view
 from shared.config import settings
 from shared.http import ApiError, endpoint, header, json_response, parse_json_body, query
 from shared.identifiers import InvalidComplaintNumber, new_attachment_id, normalize_complaint_number, \
@@ -93,6 +92,8 @@ def request_attachment_upload(request: Any):
 
 @endpoint
 def track_complaint(request: Any, complaint_id: str):
+    from functions.intake.views import customer_view  # the tracking page's view (and the closure rules it reads)
+
     query(request)
     return json_response(customer_view(*tracked_case(request, complaint_id, scope="track_ip")))
 

@@ -122,7 +122,9 @@ class EmailIntake:
         if decision.outcome == "ignore":
             self._mailbox.record(key, "ignore", decision.reason)
             return MailOutcome("ignore", decision.reason)
-        if decision.outcome == "reply" and decision.complaint_id:
+        # a redelivery of the mail that opened a case (the first delivery died before recording its
+        # outcome) finds "its" case by sender and subject: it is not a reply to it
+        if decision.outcome == "reply" and decision.complaint_id and not self._opened_a_case(key):
             return self._reply(key, mail, decision, received_at)
         return self._new(bucket, key, mail, decision, received_at, size, bypass_limit=redriven)
 
@@ -136,7 +138,7 @@ class EmailIntake:
             self._mailbox.record(key, "new", decision.reason, complaint_id=earlier["complaint_id"])
             return MailOutcome("new", decision.reason, earlier["complaint_id"], repeated=True)
         if not bypass_limit and not self._mailbox.allow_new_case(
-                sender, per_hour=self._settings.max_cases_per_sender_per_hour):
+                sender, per_hour=self._settings.max_cases_per_sender_per_hour, message=key):
             return self._quarantine(bucket, key, "sender_rate_limited", mail, size, received_at)
         stored, refused = self._store_attachments(key, mail.attachments, claimable=True)
         attachment_ids = [a.attachment_id for a in stored]
@@ -163,6 +165,9 @@ class EmailIntake:
         self._repo.link_raw_mail(complaint_id, bucket, key)  # an erasure deletes the raw email too
         self._mailbox.record(key, "new", decision.reason, complaint_id=complaint_id)
         return MailOutcome("new", decision.reason, complaint_id)
+
+    def _opened_a_case(self, key: str) -> bool:
+        return self._repo.idempotency_record(idempotency_key_hash("email:" + key)) is not None
 
     def _reply(self, key: str, mail: ParsedMail, decision: MailDecision, received_at: datetime) -> MailOutcome:
         from shared.privacy_store import raw_mail_link_op

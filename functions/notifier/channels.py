@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.aws import error_code
-
+from shared import metrics
+from shared.aws import SendUnconfirmed, error_code, send_email_once
+from shared.observability import logger
 
 
 class SendFailed(Exception):
@@ -27,7 +28,8 @@ class EmailChannel:
         self._pacer = pacer  # () -> pacing.SendPacer: waits for this container's turn under the SES quota
 
     def send(self, raw: bytes, *, to: str, purpose: str) -> str:
-        """Send a raw MIME message; returns SES's MessageId. With a pacer, waits for its slot first
+        """Send a raw MIME message; returns SES's MessageId, or "" when the request reached SES but its
+        answer was lost (counted as sent: never sent twice). With a pacer, waits for its slot first
         (raises ``pacing.SendingPaused`` when the day's quota is used up)."""
         if self._pacer is not None:
             self._pacer().take()
@@ -40,7 +42,12 @@ class EmailChannel:
         if self._configuration_set:
             kwargs["ConfigurationSetName"] = self._configuration_set
         try:
-            return self._ses.send_email(**kwargs)["MessageId"]
+            return send_email_once(self._ses, **kwargs)
+        except SendUnconfirmed:  # most likely out; sending again would be a second email (shared/aws.py)
+            logger().warning("email send unconfirmed (SES's answer was lost): recorded as sent, not sent again",
+                             extra={"purpose": purpose})
+            metrics.count(metrics.NOTIFICATIONS_UNCONFIRMED, channel="email")
+            return ""
         except Exception as exc:  # noqa: BLE001 - reduced to its code (see the module docstring)
             raise SendFailed("email", _code(exc)) from None
 

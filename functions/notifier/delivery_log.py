@@ -92,6 +92,10 @@ class DeliveryLog:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except Exception as exc:
+            # the SDK retried a claim whose first attempt was applied (its answer lost): the claim is ours
+            old = self._load(getattr(exc, "response", {}).get("Item") or {})
+            if error_code(exc) == "ConditionalCheckFailedException" and old.get("claim_id") == claim_id:
+                return Claim(complaint_id, event_id, channel, claim_id, int(old.get("attempts") or 1))
             return self._settled(exc, complaint_id, event_id)
         return Claim(complaint_id, event_id, channel, claim_id, int(self._load(out["Attributes"])["attempts"]))
 

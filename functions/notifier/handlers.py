@@ -13,15 +13,15 @@ import json
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable
 
-from functions.notifier.service import ACK, REPLY_ACK, Notice, Notifier
-from functions.notifier.staff_alerts import StaffAlerts
 from shared.events import (CASE_EVENT_KINDS, CUSTOMER_KINDS, SLA_SOURCE, SOURCE, WORKFLOW_SOURCE, CaseEvent,
                            ComplaintReceived, CustomerReplied, StaffAlertRaised)
 from shared.identifiers import normalize_complaint_number
 from shared.mail_ids import normalize_message_id
 from shared.observability import logger
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # each kind of message loads its own path on first use: a customer's, an alert's, a notice's
+    from functions.notifier.service import Notice, Notifier
+    from functions.notifier.staff_alerts import StaffAlerts
     from functions.notifier.staff_notices import StaffNotices
 
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 def notifier() -> Notifier:
     from functions.notifier.channels import EmailChannel, SmsChannel
     from functions.notifier.delivery_log import DeliveryLog
+    from functions.notifier.service import Notifier
     from shared.aws import client
     from shared.config import settings
     from shared.store import complaint_repository
@@ -44,6 +45,7 @@ def notifier() -> Notifier:
 def staff_alerts() -> StaffAlerts:
     from functions.notifier.channels import EmailChannel
     from functions.notifier.delivery_log import DeliveryLog
+    from functions.notifier.staff_alerts import StaffAlerts
     from shared.aws import client
     from shared.config import settings
     from shared.inbox import staff_inbox
@@ -129,6 +131,8 @@ _context: dict[str, Any] = {}
 
 
 def _deliver(record: Any) -> str:
+    from functions.notifier.service import REPLY_ACK, Notice
+
     alert = staff_alert_of(record.body)
     if alert is not None:
         return staff_alerts().deliver(alert)
@@ -172,6 +176,8 @@ def _deferrable(record: Any, deliver: Callable[[int], str]) -> str:
 def notice_of(body: str) -> Notice | None:
     """The acknowledgement an EventBridge event asks for; None for events it does not handle.
     A malformed event raises (it is retried, then dead-lettered for a look)."""
+    from functions.notifier.service import ACK, REPLY_ACK, Notice
+
     envelope = json.loads(body)
     if envelope.get("source") != SOURCE:
         return None

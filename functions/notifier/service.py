@@ -193,7 +193,7 @@ class Notifier:
                                 message_id=ours, language=language, sent_at=now, in_reply_to=in_reply_to,
                                 references=references)
         ses_id = self._email.send(email_bytes(message), to=complaint.customer.email, purpose=notice.purpose)
-        theirs = ses_message_ids(ses_id, s.region)
+        theirs = ses_message_ids(ses_id, s.region)  # none when the send is unconfirmed
         try:
             self._log.record_message_ids(complaint.complaint_id, theirs, purpose=notice.purpose)
         except Exception as exc:  # noqa: BLE001 - the email is out: failing now would send it again

@@ -191,18 +191,20 @@ class MonthlyCases:
         self.items_read = 0
 
     def received(self, first: date, last: date) -> Iterator[CaseFacts]:
-        names = {f"#f{i}": f for i, f in enumerate(CASE_FIELDS)}
+        from shared.index_reads import fetch
+
         for month in _months(first, last):
             kwargs: dict[str, Any] = {
                 "TableName": self._table, "IndexName": "ByMonth",
                 "KeyConditionExpression": "received_month = :m AND received_key BETWEEN :a AND :b",
                 "ExpressionAttributeValues": {":m": {"S": f"MONTH#{month}"}, ":a": {"S": first.isoformat()},
                                               ":b": {"S": last.isoformat() + "~"}},
-                "ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
+                "ProjectionExpression": "PK, SK"}
             while True:
                 out = self._db.query(**kwargs)
                 self.items_read += int(out.get("ScannedCount", len(out.get("Items", []))))
-                for raw in out.get("Items", []):
+                # the index holds keys: the exported fields of the page's cases by key
+                for raw in fetch(self._db, self._table, out.get("Items", []), attributes=CASE_FIELDS):
                     item = self._load(raw)
                     yield CaseFacts.model_validate({k: v for k, v in item.items() if k in CaseFacts.model_fields})
                 if "LastEvaluatedKey" not in out:

@@ -22,7 +22,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from functions.reports.render import Chart
-from shared.aws import error_code
+from shared.aws import SendUnconfirmed, error_code, send_email_once
 
 PURPOSE = "report"
 
@@ -104,7 +104,9 @@ class ReportMailer:
         if self._configuration_set:
             kwargs["ConfigurationSetName"] = self._configuration_set
         try:
-            return self._ses.send_email(**kwargs)["MessageId"]
+            return send_email_once(self._ses, **kwargs)
+        except SendUnconfirmed:  # most likely out: a retry would send the report twice
+            return ""
         except Exception as exc:  # noqa: BLE001 - reduced to its code (see the docstring)
             raise ReportSendFailed(error_code(exc) or type(exc).__name__) from None
 

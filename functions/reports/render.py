@@ -1,35 +1,29 @@
 """The report as people read it: an HTML page (the email's body, or a file from ``complaints report``)
-with charts rendered server-side as PNG by matplotlib, and its plain-text alternative.
+with charts, and its plain-text alternative.
 
-* :func:`charts` draws the figures (Agg backend, no display): daily received/resolved/closed, complaints
-  by category (company scope; a department's report has no category split), SLA compliance per clock,
-  and satisfaction per department. matplotlib is imported inside the function, on first use, and only
-  the reports function ships it (its own layer), never ``app.py``'s imports.
-* Chinese labels need a CJK-capable font. :func:`cjk_font` looks for one installed (Noto Sans CJK,
-  Source Han Sans, WenQuanYi, SimHei, Microsoft YaHei, PingFang ...); without one, a Chinese report
-  draws its charts with English labels (matplotlib would print empty boxes), and the captions
-  around them in the HTML stay Chinese.
+* :func:`charts` draws the figures as PNG in pure Python (:mod:`functions.reports.charts`, no
+  matplotlib): daily received/resolved/closed, complaints by category (company scope; a department's
+  report has no category split), SLA compliance per clock, and satisfaction per department. The images
+  hold shapes only; every title, scale value, label, legend entry and figure is HTML next to the image,
+  aligned with it, so Chinese and English render with the reader's fonts (no font is needed here). Each
+  image's ``alt`` says its figures in words, in the report's language.
 * :func:`html` renders ``templates/report.html.j2`` (autoescaped: a product or batch name is shown,
   never interpreted); images are referenced by the ``src`` the caller chooses - ``cid:<id>`` for the
   email (multipart/related), a ``data:`` URI for a stand-alone file.
 """
 from __future__ import annotations
 
-import io
-import os
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
+from functions.reports.charts import (LABEL_WIDTH, ROW_HEIGHT, VALUE_WIDTH, Y_LABEL_WIDTH, Bar, Chart, Series,
+                                      bar_chart, line_chart)
 from shared.report_model import MEASURE_LABELS, MEASURES, SHARES, Report
 
 TEMPLATES = Path(__file__).with_name("templates")
 LANGUAGES = ("zh", "en")
-CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN", "WenQuanYi Zen Hei",
-                "WenQuanYi Micro Hei", "SimHei", "Microsoft YaHei", "PingFang SC", "Hiragino Sans GB",
-                "Droid Sans Fallback", "AR PL UMing CN", "Noto Sans CJK JP")
 HEADLINE = ("received", "resolved", "closed", "open_backlog", "first_response_median_h", "resolution_median_h",
             "sla_compliance", "satisfaction_avg")
 # which way is better: +1 up, -1 down, 0 neither (the arrow's colour)
@@ -86,13 +80,6 @@ STRINGS = {
            "received_axis": "投诉数", "day": "日期", "no_data": "本期没有统计到投诉。"},
 }
 TOP_ROWS = 10
-
-
-@dataclass(frozen=True)
-class Chart:
-    name: str  # file name stem and Content-ID stem: daily, by_category, sla, satisfaction
-    title: str
-    png: bytes
 
 
 # -- formatting --------------------------------------------------------------------------------------
@@ -157,117 +144,63 @@ def subject(report: Report, language: str, names: Mapping[str, str] | None = Non
 
 
 # -- charts ----------------------------------------------------------------------------------------------
-@lru_cache(maxsize=1)
-def cjk_font() -> str | None:
-    """The family of an installed font that has Chinese glyphs, or None."""
-    _prepare_matplotlib()
-    from matplotlib import font_manager
-
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    return next((family for family in CJK_FAMILIES if family in installed), None)
-
-
-def _prepare_matplotlib() -> None:
-    # Lambda's home is read-only: matplotlib keeps its font cache in the temporary directory (/tmp there)
-    import tempfile
-
-    os.environ.setdefault("MPLCONFIGDIR", str(Path(tempfile.gettempdir()) / "matplotlib"))
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-
-
 def charts(report: Report, language: str, names: Mapping[str, str] | None = None) -> list[Chart]:
-    """The report's charts as PNG (none for a period with nothing counted)."""
+    """The report's charts (none for a period with nothing counted): PNG shapes, labels for the HTML."""
     if not any(d.received or d.resolved or d.closed for d in report.daily) and not report.sla:
         return []
-    _prepare_matplotlib()
-    import matplotlib.pyplot as plt
-
-    font = cjk_font()
-    labels_language = language if (language == "en" or font) else "en"  # no CJK font: English labels
-    s = STRINGS[labels_language]
-    style = {"font.family": [font, "DejaVu Sans"] if font else ["DejaVu Sans"], "font.size": 9,
-             "axes.spines.top": False, "axes.spines.right": False, "axes.unicode_minus": False}
-    out: list[Chart] = []
-    with plt.rc_context(style):
-        out.append(Chart("daily", STRINGS[language]["daily"], _daily_chart(plt, report, s)))
-        categories = report.by.get("category") or []
-        if categories:
-            out.append(Chart("by_category", STRINGS[language]["by_category"],
-                             _bar_chart(plt, [value_label("category", r["value"], labels_language)
-                                              for r in categories[:TOP_ROWS]],
-                                        [r["received"] or 0 for r in categories[:TOP_ROWS]], s["received_axis"],
-                                        "#3b6fb6")))
-        if report.sla:
-            out.append(Chart("sla", STRINGS[language]["sla"], _sla_chart(plt, report, s)))
-        departments = [r for r in report.by.get("department") or [] if r.get("satisfaction_avg") is not None]
-        if departments:
-            label_names = names if labels_language == language else None
-            out.append(Chart("satisfaction", STRINGS[language]["satisfaction"],
-                             _bar_chart(plt, [value_label("department", r["value"], labels_language, label_names)
-                                              for r in departments[:TOP_ROWS]],
-                                        [r["satisfaction_avg"] for r in departments[:TOP_ROWS]], "1-5", "#2e8b57",
-                                        limit=5)))
+    s = STRINGS[language]
+    out = [_daily_chart(report, language)]
+    categories = report.by.get("category") or []
+    if categories:
+        bars = [Bar(value_label("category", r["value"], language), r["received"] or 0,
+                    format_value("received", r["received"] or 0), "#3b6fb6") for r in categories[:TOP_ROWS]]
+        out.append(bar_chart("by_category", s["by_category"], _alt(s["by_category"], bars, language), bars,
+                             axis=s["received_axis"]))
+    sla = [r for r in report.sla if r.compliance is not None]
+    if sla:
+        bars = [Bar(f"{r.clock} ({s[r.kind]})", r.compliance * 100, format_value("sla_compliance", r.compliance),
+                    "#2e8b57" if r.compliance >= 0.9 else "#d98c1f" if r.compliance >= 0.75 else "#c62828")
+                for r in sla]
+        out.append(bar_chart("sla", s["sla"], _alt(s["sla"], bars, language), bars, axis="%", limit=100,
+                             tick_label=lambda v: f"{v:g}%"))
+    departments = [r for r in report.by.get("department") or [] if r.get("satisfaction_avg") is not None]
+    if departments:
+        bars = [Bar(value_label("department", r["value"], language, names), r["satisfaction_avg"],
+                    format_value("satisfaction_avg", r["satisfaction_avg"]), "#2e8b57")
+                for r in departments[:TOP_ROWS]]
+        out.append(bar_chart("satisfaction", s["satisfaction"], _alt(s["satisfaction"], bars, language), bars,
+                             axis="1-5", limit=5))
     return out
 
 
-def _png(plt: Any, figure: Any) -> bytes:
-    buffer = io.BytesIO()
-    figure.tight_layout()
-    figure.savefig(buffer, format="png", dpi=110)
-    plt.close(figure)
-    return buffer.getvalue()
+SERIES_COLOURS = (("received", "#3b6fb6"), ("resolved", "#2e8b57"), ("closed", "#9aa5b1"))
 
 
-def _daily_chart(plt: Any, report: Report, s: dict[str, str]) -> bytes:
-    figure, axes = plt.subplots(figsize=(6.4, 2.8))
+def _daily_chart(report: Report, language: str) -> Chart:
+    s = STRINGS[language]
+    series = [Series(MEASURE_LABELS[m][language], [getattr(d, m) for d in report.daily], colour)
+              for m, colour in SERIES_COLOURS]
     days = [d.day for d in report.daily]
-    for measure, colour in (("received", "#3b6fb6"), ("resolved", "#2e8b57"), ("closed", "#9aa5b1")):
-        axes.plot(days, [getattr(d, measure) for d in report.daily], marker="o" if len(days) <= 31 else None,
-                  markersize=3, linewidth=1.6, color=colour, label=MEASURE_LABELS[measure][_lang(s)])
-    from matplotlib.dates import DateFormatter
-
-    axes.set_ylabel(s["received_axis"])
-    top = max([max(d.received, d.resolved, d.closed) for d in report.daily] + [1])
-    axes.set_ylim(0, top * 1.1)
-    axes.xaxis.set_major_formatter(DateFormatter("%m-%d"))
-    axes.legend(loc="lower left", bbox_to_anchor=(0, 1.0), frameon=False, ncol=3)
-    figure.autofmt_xdate()
-    return _png(plt, figure)
-
-
-def _bar_chart(plt: Any, labels: list[str], values: list[float], axis: str, colour: str,
-               limit: float | None = None) -> bytes:
-    figure, axes = plt.subplots(figsize=(6.4, 0.45 * max(len(labels), 2) + 0.8))
-    positions = list(range(len(labels)))[::-1]
-    axes.barh(positions, values, color=colour)
-    axes.set_yticks(positions, labels)
-    axes.set_xlabel(axis)
-    if limit:
-        axes.set_xlim(0, limit)
-    for y, v in zip(positions, values):
-        axes.text(v, y, f" {v:g}", va="center", fontsize=8)
-    return _png(plt, figure)
+    parts = []
+    for m, one in zip((m for m, _ in SERIES_COLOURS), series):
+        total = f"{sum(one.values):,}"
+        part = f"{one.label} {total}" + (" 件" if language == "zh" else "")
+        if m == "received" and any(one.values):
+            peak = max(one.values)
+            day = days[one.values.index(peak)].isoformat()
+            part += f"（最多 {peak:,} 件，{day}）" if language == "zh" else f" (most {peak:,} on {day})"
+        parts.append(part)
+    span = (" 至 " if language == "zh" else " – ").join(d.isoformat() for d in (report.period.first, report.period.last))
+    alt = (f"{s['daily']}，{span}：{'，'.join(parts)}。" if language == "zh"
+           else f"{s['daily']}, {span}: {', '.join(parts)}.")
+    return line_chart("daily", s["daily"], alt, days, series, axis=s["received_axis"])
 
 
-def _sla_chart(plt: Any, report: Report, s: dict[str, str]) -> bytes:
-    rows = [r for r in report.sla if r.compliance is not None]
-    figure, axes = plt.subplots(figsize=(6.4, 0.45 * max(len(rows), 2) + 0.8))
-    positions = list(range(len(rows)))[::-1]
-    values = [r.compliance * 100 for r in rows]
-    colours = ["#2e8b57" if v >= 90 else "#d98c1f" if v >= 75 else "#c62828" for v in values]
-    axes.barh(positions, values, color=colours)
-    axes.set_yticks(positions, [f"{r.clock} ({s[r.kind]})" for r in rows])
-    axes.set_xlim(0, 100)
-    axes.set_xlabel("%")
-    for y, v in zip(positions, values):
-        axes.text(v, y, f" {v:.1f}%", va="center", fontsize=8)
-    return _png(plt, figure)
-
-
-def _lang(s: dict[str, str]) -> str:
-    return "zh" if s is STRINGS["zh"] else "en"
+def _alt(title: str, bars: list[Bar], language: str) -> str:
+    """A bar chart in words: its title and every bar's label and value, in the report's language."""
+    if language == "zh":
+        return f"{title}：" + "；".join(f"{b.label} {b.text}" for b in bars) + "。"
+    return f"{title}: " + "; ".join(f"{b.label} {b.text}" for b in bars) + "."
 
 
 # -- HTML and text ----------------------------------------------------------------------------------
@@ -321,8 +254,10 @@ def context(report: Report, language: str, *, images: Mapping[str, str] | None =
         "previous": f"{report.previous.first.isoformat()} – {report.previous.last.isoformat()}",
         "scope": scope_label(report, language, names),
         "headline": [row(m) for m in HEADLINE], "measures": [row(m) for m in MEASURES],
-        "charts": [{"title": c.title, "src": (images or {}).get(c.name, ""), "name": c.name}
-                   for c in chart_list or [] if (images or {}).get(c.name)],
+        "charts": [{"title": c.title, "src": (images or {}).get(c.name, ""), "name": c.name, "alt": c.alt,
+                    "chart": c} for c in chart_list or [] if (images or {}).get(c.name)],
+        "chart_layout": {"label_width": LABEL_WIDTH, "value_width": VALUE_WIDTH, "row_height": ROW_HEIGHT,
+                         "y_label_width": Y_LABEL_WIDTH},
         "breakdowns": breakdowns,
         "breakdown_columns": [MEASURE_LABELS[m][language] for m in
                               ("received", "resolved", "open_backlog", "resolution_median_h", "sla_compliance",

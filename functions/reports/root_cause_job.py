@@ -117,7 +117,7 @@ class RootCauseJob:
                 report.errors += 1
                 logger().exception("text clusters failed; the next run tries again")
         report.case_pages_read = self._cases.pages_read
-        logger().info("root causes examined", extra=asdict(report))
+        logger().info("root causes examined", extra={"root_causes": asdict(report)})  # "created" is a LogRecord field
         if report.errors:
             raise RootCauseJobFailed(f"{report.errors} episode(s) failed: {asdict(report)}")
         return report

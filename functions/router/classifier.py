@@ -315,6 +315,9 @@ _s3_lock = threading.Lock()
 def load_model(source: str | None = None) -> TextClassifier:
     """``None`` or ``""``: the bundled default; ``s3://bucket/key``: fetched once per container; else a file."""
     if not source:
+        if not default_model_path().is_file():  # a Lambda package: make deploy sets MODEL_URI
+            raise FileNotFoundError("no classifier model: MODEL_URI is not set and the package bundles none "
+                                    "(make deploy stages the default model and sets MODEL_URI)")
         return TextClassifier.from_file(default_model_path())
     if source.startswith("s3://"):
         with _s3_lock:

@@ -1,4 +1,5 @@
-"""Staff API for data-subject requests (shared/privacy.py; docs/privacy.md), and the two scheduled jobs.
+"""Staff API for data-subject requests (shared/privacy.py; docs/privacy.md); the two scheduled jobs are in
+functions/staff/privacy_jobs.py.
 
 * ``POST /staff/privacy/export`` ``{"email" | "phone" | "member_id"}``: everything held about the person,
   as JSON and a readable page behind presigned links; 201 with the request, its summary and the links;
@@ -106,24 +107,3 @@ def get_request(request: Any, request_id: str):
     if found is None:
         raise ApiError(404, "not_found", "no privacy request with this id")
     return json_response(found.view(_now()))
-
-
-# -- the scheduled jobs ------------------------------------------------------------------------------------
-def follow_up(event: Any) -> dict[str, int]:
-    """Hourly: pending erasures whose holds may have ended tried again; open requests near or past
-    their deadline logged (warning, error)."""
-    from shared.privacy_store import privacy_desk
-
-    report = privacy_desk().follow_up().as_dict()
-    logger().info("privacy requests followed up", extra=report)
-    return report
-
-
-def retain(event: Any) -> dict[str, int]:
-    """Hourly: ended cases past their retention anonymised (as an erasure does); a bounded number of
-    index items and cases a run, so a run ends well within the function's timeout."""
-    from shared.privacy_store import privacy_desk
-
-    report = privacy_desk().retain().as_dict()
-    logger().info("retention run", extra=report)
-    return report

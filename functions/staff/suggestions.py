@@ -174,8 +174,7 @@ class ResolvedCaseIndex:
                limit: int) -> list[dict[str, Any]]:
         if departments is not None and not departments:
             return []
-        names = {f"#f{i}": name for i, name in enumerate(self.FIELDS)}
-        names["#s"] = "status"
+        names = {"#s": "status", "#rk": "received_key"}
         values: dict[str, Any] = {":s": {"S": status}}
         filters = []
         if category:
@@ -188,19 +187,23 @@ class ResolvedCaseIndex:
         kwargs: dict[str, Any] = {
             "TableName": self._table, "IndexName": "ByStatus", "KeyConditionExpression": "#s = :s",
             "ExpressionAttributeNames": names, "ExpressionAttributeValues": values,
-            "ProjectionExpression": ", ".join(f"#f{i}" for i in range(len(self.FIELDS))),
+            "ProjectionExpression": "PK, SK, #rk",  # the index holds the filters' fields, not the texts
             "ScanIndexForward": False, "Limit": PAGE,
         }
         if filters:
             kwargs["FilterExpression"] = " AND ".join(filters)
-        found: list[dict[str, Any]] = []
+        from shared.index_reads import fetch
+
+        keys: list[dict[str, Any]] = []
         for _ in range(MAX_PAGES):
             out = self._db.query(**kwargs)
-            found += [self._load(i) for i in out.get("Items", [])]
-            if len(found) >= limit or "LastEvaluatedKey" not in out:
+            keys += out.get("Items", [])
+            if len(keys) >= limit or "LastEvaluatedKey" not in out:
                 break
             kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
-        return found[:limit]
+        # the shown fields of the cases kept, by key (BatchGetItem, 100 a call)
+        return [self._load(i) for i in fetch(self._db, self._table, keys[:limit],
+                                             attributes=(*self.FIELDS, "received_key"), keep=("received_key",))]
 
 
 def _resolved_case(item: dict[str, Any]) -> ResolvedCase:

@@ -26,7 +26,7 @@ import time
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
-from email.utils import getaddresses, make_msgid
+from email.utils import make_msgid
 from urllib.parse import quote, quote_plus
 
 import pytest
@@ -39,6 +39,9 @@ pytestmark = pytest.mark.e2e
 EMAIL_LIKE = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
 MESSAGE_ID = re.compile(r"<[^<>\s@]+@[^<>\s]+>")
 OUR_ADDRESSES = {"complaints@example.com", "no-reply@example.com"}  # the stack's sender, the alerts' Reply-To
+# the hostile-input tests' header-injection payloads ("\r\nBcc: x@evil.example", tests/hostile.py) are text
+# typed into fields, nobody's contact data; the recipients check above still catches one that became a recipient
+PAYLOAD_DOMAIN = "@evil.example"
 SUBMITTED: dict[str, set[str]] = {"email": set(), "phone": set(), "member_id": set()}
 
 
@@ -64,7 +67,10 @@ def outbox_recipients(stack, staff_addresses: set[str]) -> tuple[set[str], set[s
     emails, phones = set(), set()
     for path in sorted(outbox.glob("*.eml")) if outbox.exists() else []:
         headers = BytesParser(policy=policy.default).parsebytes(path.read_bytes(), headersonly=True)
-        emails |= {addr.lower() for _, addr in getaddresses([str(headers["To"] or "")]) if addr}
+        # the parsed header's addresses: a display name may itself hold text like "x@evil.example" (the
+        # hostile-input tests put header-injection payloads in names), which re-parsing its string would
+        # take for a recipient
+        emails |= {a.addr_spec.lower() for a in getattr(headers["To"], "addresses", ()) if a.addr_spec}
     sms_log = outbox / "sms.log"
     if sms_log.exists():
         phones |= {line.split("\t")[1] for line in sms_log.read_text(encoding="utf-8").splitlines() if "\t" in line}
@@ -103,7 +109,7 @@ def scan(stack) -> list[str]:
         if pk.startswith(("HANDLER#", "CONFIG#")):  # the staff directory and configuration: staff addresses
             continue
         for address in EMAIL_LIKE.findall(MESSAGE_ID.sub("<message-id>", text)):
-            if address.lower() not in staff | OUR_ADDRESSES:
+            if address.lower() not in staff | OUR_ADDRESSES and not address.lower().endswith(PAYLOAD_DOMAIN):
                 findings.append(f"{where}: an email address {address}")
     return sorted(set(findings))
 

@@ -14,23 +14,13 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.browser import Page, browser, expect  # noqa: F401 - browser: the fixture; skips without chromium
+
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SCREENSHOTS = "/tmp/complaints-pages-{}.png"
 PAYLOAD_SCRIPT = "<script>window.__pwned=1</script>"
 PAYLOAD_IMG = "<img src=x onerror=\"window.__pwned=2\">"
-
-if not os.path.exists(CHROMIUM):
-    pytest.skip("Debian's chromium is not installed (apt-get install chromium); browser tests skipped",
-                allow_module_level=True)
-try:
-    from playwright.sync_api import Page, expect, sync_playwright
-except ImportError:
-    pytest.skip("playwright is not importable (pip install playwright); browser tests skipped",
-                allow_module_level=True)
 
 
 def png_bytes(width: int = 8, height: int = 8) -> bytes:
@@ -44,14 +34,6 @@ def png_bytes(width: int = 8, height: int = 8) -> bytes:
 
 
 # -- fixtures -------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

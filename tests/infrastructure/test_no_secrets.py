@@ -32,6 +32,7 @@ NOT_SECRETS = {
     "testing": "moto's fake AWS credentials (tests, benches and the local stack)",
     "complaints/dev/webhooks/quality": "the name of a webhook secret in Secrets Manager (the webhook tests)",
     "internal-only-7f3a": "a marker the tracking tests put in internal notes (never shown to customers)",
+    "secrets-manager": "botocore's service id of Secrets Manager (the fault switch's service names)",
     "secret-key": "the made-up challenge provider secret of the abuse tests",
     "AKIAIOSFODNN7EXAMPLE": "AWS's documented example access key id",
     "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY": "AWS's documented example secret access key",

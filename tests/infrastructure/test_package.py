@@ -7,6 +7,8 @@ requirements, so the test needs no network and leaves nothing in ``functions/``.
 from __future__ import annotations
 
 import json
+import os
+import sys
 import zipfile
 from pathlib import Path
 
@@ -79,7 +81,27 @@ def test_zip_holds_app_steps_and_shared_at_its_root(built):
     # static assets of the form pages travel with the package (symlinked directories are followed)
     assert any(n.startswith("functions/intake/web/") for n in names)
     assert not [n for n in names if n.startswith(("vendor/", "tests/", ".venv/", "infra/", ".chalice/"))]
-    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    # bytecode: ours only, one hash-based file per module (Python loads it whatever the zip's timestamps)
+    pycs = {n for n in names if "__pycache__" in n or n.endswith(".pyc")}
+    assert pycs, "our code ships its bytecode"
+    assert not [n for n in pycs if not n.startswith((*package.OUR_CODE, "__pycache__/app."))]
+    sources = {n for n in names if n.endswith(".py") and n.startswith(package.OUR_CODE)}
+    tag = sys.implementation.cache_tag
+    assert {f"{n.rpartition('/')[0]}/__pycache__/{n.rpartition('/')[2][:-3]}.{tag}.pyc".lstrip("/")
+            for n in sources} == pycs
+    assert not [n for n in names if n.startswith("functions/router/models/")]  # make deploy stages the model
+
+
+def test_the_bytecode_is_what_python_loads_from_the_unzipped_package(built, tmp_path):
+    import subprocess
+
+    zipfile.ZipFile(built.zip_path).extractall(tmp_path / "task")
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": ""}
+    run = subprocess.run([sys.executable, "-v", "-c", "import shared.identifiers"], cwd=tmp_path / "task",
+                         env=env, capture_output=True, text=True, check=True)
+    pyc = f"shared/__pycache__/identifiers.{sys.implementation.cache_tag}.pyc"
+    loaded = [line for line in run.stderr.splitlines() if line.startswith("# code object from") and "identifiers" in line]
+    assert loaded and loaded[0].endswith(f"{pyc}'"), run.stderr[-2000:]  # not compiled from the source
 
 
 def test_every_step_package_is_in_the_zip(built):
@@ -317,30 +339,157 @@ def test_notifier_consumes_its_queue_and_may_send_email_and_sms(built):
     assert statement["Action"] == "sns:Publish" and "aws:RequestedRegion" in statement["Condition"]["StringEquals"]
 
 
-def test_the_reports_layer_goes_to_the_scheduled_reports_function_only(built):
-    """matplotlib and friends ship in a layer attached to the function that draws charts, so the
-    other functions' packages and cold starts do not carry them."""
-    resources = built.template()["Resources"]
-    layer = resources["ReportsLayer"]
-    assert layer["Type"] == "AWS::Serverless::LayerVersion"
-    assert layer["Properties"]["ContentUri"] == "./reports-layer.zip"
-    assert (built.out_dir / "reports-layer.zip").is_file()
-    with zipfile.ZipFile(built.out_dir / "reports-layer.zip") as zf:
-        assert all(n.startswith("python/") for n in zf.namelist())
-    having = {n for n, f in _functions(built.template()).items() if f["Properties"].get("Layers")}
-    assert having == {"SendScheduledReports"}
-    assert resources["SendScheduledReports"]["Properties"]["Layers"] == [{"Ref": "ReportsLayer"}]
-
-
-def test_the_reports_extra_is_what_the_layer_installs():
+def test_the_report_charts_need_no_layer(built):
+    """The charts are drawn in pure Python (functions/reports/canvas.py): the scheduled reports function
+    ships the common package, with no matplotlib layer, and matplotlib is in no package at all."""
     import tomllib
 
-    extras = tomllib.loads((package.ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
-        "optional-dependencies"]
-    pinned = package.extra_requirements("reports")
-    assert [p.split("==")[0].lower() for p in pinned] == [
-        s.split(">")[0].split("=")[0].split("[")[0].strip().lower() for s in extras["reports"]]
-    runtime = {r.split(">")[0].split("=")[0].split("[")[0].strip().lower()
-               for r in tomllib.loads((package.ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
-                   "dependencies"]}
-    assert "matplotlib" not in runtime  # never in every function's package
+    resources = built.template()["Resources"]
+    assert "ReportsLayer" not in resources and not (built.out_dir / "reports-layer.zip").exists()
+    assert {"Ref": "ReportsLayer"} not in (resources["SendScheduledReports"]["Properties"].get("Layers") or [])
+    project = tomllib.loads((package.ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    shipped = [*project["dependencies"], *(s for name in package.LAYERS
+                                            for s in project["optional-dependencies"][name])]
+    assert not [s for s in shipped if s.lower().startswith("matplotlib")]
+
+
+def test_a_layer_goes_to_its_functions_only(built, monkeypatch):
+    monkeypatch.setattr(package, "LAYERS", {"probe": ("SendScheduledReports",)})
+    resources = package.add_layers(built.template(), "python3.11")["Resources"]
+    assert resources["ProbeLayer"]["Type"] == "AWS::Serverless::LayerVersion"
+    assert resources["ProbeLayer"]["Properties"]["ContentUri"] == "./probe-layer.zip"
+    having = {n for n, r in resources.items() if r["Type"] in ("AWS::Serverless::Function", "AWS::Lambda::Function")
+              and {"Ref": "ProbeLayer"} in (r["Properties"].get("Layers") or [])}
+    assert having == {"SendScheduledReports"}
+
+
+# -- layers: each function ships the libraries its code imports, and only those -----------------------------
+def _pii_key_users(template) -> set[str]:
+    """Functions whose role may use the PII key (kms:Decrypt / GenerateDataKey): only they can encrypt or
+    decrypt contact data (shared/crypto.py needs a data key from it)."""
+    resources = template["Resources"]
+    users = set()
+    for name, fn in _functions(template).items():
+        role = resources[fn["Properties"]["Role"]["Fn::GetAtt"][0]]["Properties"]
+        documents = [resources[ref["Ref"]]["Properties"]["PolicyDocument"] for ref in role.get("ManagedPolicyArns", [])
+                     if isinstance(ref, dict) and "Ref" in ref and ref["Ref"] in resources]
+        documents += [p["PolicyDocument"] for p in role.get("Policies", [])]
+        for statement in (s for d in documents for s in d["Statement"]):
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if "PiiKey" in json.dumps(statement.get("Resource")) and {"kms:Decrypt", "kms:GenerateDataKey"} & set(actions):
+                users.add(name)
+    return users
+
+
+def test_each_function_gets_exactly_the_layers_its_code_imports(built):
+    """The import graph of each handler (app.py -> modules, lazy imports included) decides: a function
+    that may import selectolax, openpyxl or pycryptodome has that layer, no other function has it.
+    pycryptodome is reachable from every function through the repository's cipher, but only the
+    functions allowed to use the PII key can get a data key to encrypt or decrypt with."""
+    template = built.template()
+    needed, pii = package.layers_needed(), _pii_key_users(template)
+    assert pii == {"APIHandler", "TakeInEmail", "NotifyCustomer", "FollowUpPrivacyRequests", "AnonymiseExpiredCases"}
+    functions = _functions(template)
+    assert set(needed) == set(functions)
+    for name, fn in functions.items():
+        attached = {ref["Ref"].removesuffix("Layer").lower() for ref in fn["Properties"].get("Layers", [])}
+        expected = needed[name] - (set() if name in pii else {"crypto"})
+        assert attached == expected, name
+    assert needed["TakeInEmail"] >= {"mail", "crypto"} and "mail" not in needed["APIHandler"]
+    assert "xlsx" in needed["APIHandler"] and "xlsx" not in needed["RouteComplaint"]
+
+
+def test_a_handler_importing_a_layer_library_is_seen(tmp_path):
+    """Guards the guard: a new function whose code reaches selectolax needs the mail layer."""
+    app_source = tmp_path / "app.py"
+    app_source.write_text((package.FUNCTIONS / "app.py").read_text(encoding="utf-8") + '''
+
+@app.lambda_function()
+def package_test_probe(event, context):
+    from functions.intake.mail.html_text import html_to_text
+    return html_to_text(event["html"])
+''', encoding="utf-8")
+    needed = package.layers_needed(app_source)
+    assert "mail" in needed["PackageTestProbe"] and "xlsx" not in needed["PackageTestProbe"]
+    assert "PackageTestProbe" not in {fn for fns in package.LAYERS.values() for fn in fns}
+
+
+def test_layers_are_extras_built_as_python_zips_and_kept_out_of_the_common_requirements(built):
+    import tomllib
+
+    project = tomllib.loads((package.ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    resources = built.template()["Resources"]
+    assert set(package.LAYERS) == {"crypto", "mail", "xlsx"}
+    common = " ".join(project["dependencies"]).lower()
+    for name in package.LAYERS:
+        assert project["optional-dependencies"][name], name
+        assert set(package.LAYER_MODULES[name])
+        assert resources[name.capitalize() + "Layer"]["Properties"]["ContentUri"] == f"./{name}-layer.zip"
+        with zipfile.ZipFile(built.out_dir / f"{name}-layer.zip") as zf:
+            assert all(n.startswith("python/") for n in zf.namelist())
+        for spec in project["optional-dependencies"][name]:
+            assert spec.split(">")[0].split("=")[0].lower() not in common
+    for heavy in ("cryptography", "selectolax", "openpyxl", "pycryptodome", "pyjwt[crypto]"):
+        assert heavy not in common
+
+
+def test_pruning_keeps_what_the_functions_load(tmp_path):
+    """The common libraries and the layers, pruned as make package prunes them, alone on sys.path
+    (no site-packages): what the functions do with them still works."""
+    import subprocess
+    import sys
+    import time
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from infra.package_bench import _closure, _files
+
+    site = tmp_path / "site"
+    sources = [(p, rel, None) for p, rel in _files(_closure(package.runtime_requirements()))]
+    for layer in package.LAYERS:
+        sources += [(p, rel, layer) for p, rel in _files(_closure(package.extra_requirements(layer)))]
+    for path, rel, layer in sources:
+        if package.shipped(rel, layer):
+            (site / rel).parent.mkdir(parents=True, exist_ok=True)
+            (site / rel).write_bytes(path.read_bytes())
+    assert not (site / "dns").exists() and not (site / "holidays" / "locale").exists()
+    assert not list((site / "Crypto" / "PublicKey").glob("_ec_*"))
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key()))
+    jwk.update({"kid": "k1", "alg": "RS256", "use": "sig"})
+    token = jwt.encode({"sub": "u-1", "role": "lead", "exp": int(time.time()) + 600}, private, algorithm="RS256",
+                       headers={"kid": "k1"})
+    script = f'''
+import sys
+sys.path[:0] = [{str(site)!r}, {str(package.ROOT)!r}]
+import datetime, os
+os.environ["POWERTOOLS_SERVICE_NAME"] = "probe"
+import holidays
+assert datetime.date(2026, 12, 25) in holidays.country_holidays("DE", subdiv="BY", years=2026)
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+EphemeralMetrics(namespace="probe").add_metric(name="m", unit=MetricUnit.Count, value=1)
+from shared.models import CustomerIn
+assert CustomerIn.model_validate({{"name": "Li Na", "email": "li.na@example.com"}}).email
+from shared.crypto import FieldCipher
+class Kms:
+    def generate_data_key(self, **kw): return {{"Plaintext": bytes(32), "CiphertextBlob": b"k"}}
+    def decrypt(self, **kw): return {{"Plaintext": bytes(32)}}
+cipher = FieldCipher(Kms(), "key")
+assert cipher.decrypt(cipher.encrypt("x", bound_to="C-1"), bound_to="C-1") == "x"
+from shared.auth import JwksVerifier
+assert JwksVerifier(jwks={{"keys": [{json.dumps(jwk)}]}}).verify({token!r}).role == "lead"
+from functions.intake.mail.html_text import html_to_text
+assert "Hello" in html_to_text("<p>Hello <b>there</b></p>")
+import openpyxl
+openpyxl.Workbook().save(__import__("io").BytesIO())
+import jinja2
+assert "cryptography" not in sys.modules and "dns" not in sys.modules
+print("ok")
+'''
+    run = subprocess.run([sys.executable, "-S", "-c", script], capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0 and run.stdout.strip().endswith("ok"), run.stderr[-3000:]

@@ -34,3 +34,23 @@ def test_a_stale_version_cannot_overwrite_a_newer_one(client):
     # the internal note never reaches the customer's view
     view = client.http.get(f"/complaints/{number}", headers={"X-Tracking-Token": "wrong"})
     assert view.status_code == 404
+
+
+def test_a_stored_case_that_no_longer_fits_its_model_is_a_server_error_not_a_client_one(client, make_token, aws):
+    """A broken stored item is our fault: 500 (logged), never a 422 that names stored fields to the caller."""
+    import json as _json
+
+    import boto3
+
+    from tests.support import a_complaint, post_json
+
+    created = post_json(client, "/complaints", a_complaint())
+    complaint_id = _json.loads(created.body)["complaint_id"]
+    boto3.client("dynamodb").update_item(
+        TableName=aws["TABLE_NAME"], Key={"PK": {"S": f"CASE#{complaint_id}"}, "SK": {"S": "CASE"}},
+        UpdateExpression="SET received_at = :p", ExpressionAttributeValues={":p": {"S": "not-a-time"}})
+    token = make_token(role="manager")
+    answer = client.http.get(f"/staff/complaints/{complaint_id}", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 500
+    assert _json.loads(answer.body)["error"] == "internal_error"
+    assert "received_at" not in answer.body.decode()

@@ -400,3 +400,17 @@ def test_many_customers_describing_one_new_problem_raise_one_alert_that_grows(cl
     assert len(alert["evidence"]["samples"]) == 3
     assert alert["reason"].startswith(f"Similar complaints from {len(members)} customers")
     assert alerts_seen(client, manager, "?kind=spike")[1]["alerts"] == []
+
+
+def test_the_job_logs_its_report_at_info_level(client, clock, aws):
+    """Production logs at INFO: the run's summary line must be loggable (a report field named like a
+    LogRecord attribute - ``created`` - once made every run raise after its work was done)."""
+    from shared.observability import logger
+
+    level = logger().log_level
+    logger().setLevel("INFO")
+    try:
+        report = run_job(client, clock, datetime(2026, 11, 20, 9, tzinfo=timezone.utc))
+    finally:
+        logger().setLevel(level)
+    assert report["errors"] == 0

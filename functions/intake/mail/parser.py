@@ -184,13 +184,24 @@ def message_ids(value: str | None) -> list[str]:
     """Message-IDs in a Message-ID/In-Reply-To/References value, as "<id>", in order, unique."""
     if not value:
         return []
-    text = clean_line(value)
+    text = clean_line(_valid_unicode(value))
     found = [f"<{m}>" for m in (_ID_JUNK.sub("", m) for m in _MESSAGE_ID.findall(text)) if m]
     if not found:
         bare = text.strip("<> ")
         if bare and " " not in bare and len(bare) <= 500:
             found = [f"<{bare}>"]
     return list(dict.fromkeys(found))[:100]
+
+
+def _valid_unicode(text: str) -> str:
+    """8-bit header bytes (kept by the stdlib as lone surrogates, which cannot be encoded as UTF-8 for
+    the store, the events or a reply's headers) read as UTF-8 (RFC 6532), anything invalid replaced."""
+    if not any("\ud800" <= ch <= "\udfff" for ch in text):
+        return text
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _address(value: str | None) -> str | None:
