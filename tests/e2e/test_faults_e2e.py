@@ -1,9 +1,10 @@
-"""`complaints run --faults`: a stack whose AWS calls fail at 20% still processes 2,000 complaints (HTTP and
+"""`complaints run --faults`: a stack whose AWS calls fail at 20% still processes every complaint (HTTP and
 SMTP) exactly once, with one acknowledgement each and nothing in a DLQ (docs/local-stack.md, "Faults").
 
 The load test (``infra/loadtest.py``) submits and verifies from the store; the stack writes what it
 injected, what botocore retried and what reached the app to ``var/faults.json`` when it stops.
-``FAULTS_E2E_COMPLAINTS`` changes the count (the issue's figure is 2,000).
+200 complaints here, so ``make test`` stays within minutes on two cores; the issue's 2,000 are the
+benchmark's (``python -m infra.bench --faults`` → ``var/bench/faults.json``), or ``FAULTS_E2E_COMPLAINTS=2000``.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from infra.faults import DEFAULT_BENCH_SPEC
 from tests.e2e.test_loadtest import loadtest
 
 pytestmark = pytest.mark.e2e
-COMPLAINTS = int(os.environ.get("FAULTS_E2E_COMPLAINTS") or 2_000)
+COMPLAINTS = int(os.environ.get("FAULTS_E2E_COMPLAINTS") or 200)
 
 
 def test_with_a_fifth_of_aws_calls_failing_every_complaint_is_processed_exactly_once(local_stack_factory, tmp_path):
