@@ -173,6 +173,14 @@ def fake_aws_environment(**extra: str) -> Iterator[None]:
         os.environ.update(saved)
 
 
+def submit_complaint(client: Any, body: dict[str, Any], i: int) -> dict[str, Any]:
+    """``POST /complaints`` through Chalice's test client; the answer's JSON (anything but 201 stops the run)."""
+    response = client.http.post("/complaints", body=json.dumps(body), headers={"Content-Type": "application/json"})
+    if response.status_code != 201:
+        raise RuntimeError(f"complaint {i}: {response.status_code} {response.body[:500]!r}")
+    return json.loads(response.body)
+
+
 def aws_calls(n: int = COMPLAINTS) -> dict[str, Any]:
     with fake_aws_environment():
         return _aws_calls(n)
@@ -201,10 +209,7 @@ def _aws_calls(n: int) -> dict[str, Any]:
         per_complaint: list[Counter[str]] = []
         with Client(app) as client:
             for i in range(n):
-                response = client.http.post("/complaints", body=json.dumps(complaint_body(i)),
-                                            headers={"Content-Type": "application/json"})
-                if response.status_code != 201:
-                    raise RuntimeError(f"complaint {i}: {response.status_code} {response.body[:500]!r}")
+                submit_complaint(client, complaint_body(i), i)
                 per_complaint.append(counter.take())
         store.reset()
         _forget_intake()

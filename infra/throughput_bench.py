@@ -74,6 +74,7 @@ def _through_the_pipeline(app: Any, clients: Any, table: str, n: int) -> dict[st
     from chalice.app import SQSEventConfig
     from chalice.test import Client
 
+    from infra.bench import submit_complaint
     from infra.event_pump import EventPump
     from infra.pipeline_bench import complaint_body
 
@@ -84,11 +85,7 @@ def _through_the_pipeline(app: Any, clients: Any, table: str, n: int) -> dict[st
     started = time.perf_counter()
     with Client(app) as client:
         for i in range(n):
-            response = client.http.post("/complaints", body=json.dumps(complaint_body(i)),
-                                        headers={"Content-Type": "application/json"})
-            if response.status_code != 201:
-                raise RuntimeError(f"complaint {i}: {response.status_code} {response.body[:300]!r}")
-            ids.append(json.loads(response.body)["complaint_id"])
+            ids.append(submit_complaint(client, complaint_body(i), i)["complaint_id"])
     intake_seconds = time.perf_counter() - started
     while True:  # a later step may put work on an earlier step's queue
         moved = 0
