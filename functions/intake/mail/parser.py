@@ -320,7 +320,8 @@ class _Reader:
     # -- the message as a whole ------------------------------------------------------------------
     def read(self) -> ParsedMail:
         size = len(self.raw)
-        data = self._repair_header_section(self.raw.lstrip(b" \t\r\n"))
+        # a byte-order mark some mail clients and exporters put first is not part of the first header
+        data = self._repair_header_section(self.raw.removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n"))
         if not data.strip():
             return _unusable(size, "not_an_email", defects=["empty_input"])
         msg = BytesParser(policy=self._policy(data)).parsebytes(data)

@@ -47,3 +47,14 @@ def test_the_oracle_fails_on_a_hidden_parser_exception(monkeypatch):
 ])
 def test_the_oracle_reports_the_outcome(raw, outcome):
     assert ORACLE.check(raw) == outcome
+
+
+def test_a_mail_that_starts_with_a_byte_order_mark_is_read_like_any_other():
+    from functions.intake.mail.parser import parse_mail
+
+    raw = ("From: Li Lei <li@example.com>\r\nTo: complaints@example.com\r\nSubject: 饺子变质\r\n"
+           "Message-ID: <bom-1@example.com>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+           "饺子打开有酸味。\r\n").encode()
+    plain, with_mark = parse_mail(raw), parse_mail(b"\xef\xbb\xbf" + raw)
+    assert with_mark.subject == plain.subject == "饺子变质"
+    assert with_mark.sender_address == plain.sender_address == "li@example.com"
