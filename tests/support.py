@@ -21,3 +21,19 @@ def a_complaint(**overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+def record_postponements(monkeypatch) -> list[tuple[str, Any, Any]]:
+    """Every message the notifier postpones (quiet hours, the SES quota), as ``(receipt handle, until,
+    what Redelivery.postpone answered)``, while it still postpones them for real."""
+    from functions.notifier.redelivery import Redelivery
+
+    postponed: list[tuple[str, Any, Any]] = []
+    original = Redelivery.postpone
+
+    def spy(self, record, until, now):
+        postponed.append((record.receipt_handle, until, original(self, record, until, now)))
+        return postponed[-1][2]
+
+    monkeypatch.setattr(Redelivery, "postpone", spy)
+    return postponed

@@ -25,7 +25,7 @@ import pytest
 
 from infra.event_pump import sqs_event
 from shared.lifecycle import Status
-from tests.support import a_complaint, post_json
+from tests.support import a_complaint, post_json, record_postponements
 
 SENDER = "complaints@example.com"
 QUEUE = "complaints-dev-notifier"
@@ -433,17 +433,9 @@ def test_quiet_hours_defer_an_email_until_they_end_and_the_pump_brings_it_back(w
     from chalice.app import SQSEventConfig
 
     from functions.app import app
-    from functions.notifier.redelivery import Redelivery
     from infra.event_pump import EventPump
 
-    postponed = []
-    original = Redelivery.postpone
-
-    def spy(self, record, until, now):
-        postponed.append((record.receipt_handle, until, original(self, record, until, now)))
-        return postponed[-1][2]
-
-    monkeypatch.setattr(Redelivery, "postpone", spy)
+    postponed = record_postponements(monkeypatch)
     set_preferences(world, make_token, "Ann Lead", role="lead", quiet_hours=QUIET)
     number = open_case(world)
     event = announce(number, "assigned", actor=f"staff:{MANAGER}", recipients=[LEAD],

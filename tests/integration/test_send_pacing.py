@@ -14,7 +14,7 @@ import boto3
 import pytest
 
 from tests.integration.test_notifier import QUEUE, SENDER, sent_emails
-from tests.support import a_complaint, post_json
+from tests.support import a_complaint, post_json, record_postponements
 
 
 class FakeClock:
@@ -97,16 +97,8 @@ def test_the_pace_follows_the_quota_and_the_maximum_concurrency(monkeypatch):
 def test_when_the_days_quota_is_used_up_the_rest_waits_in_the_queue_and_goes_out_once(notifier, clock,
                                                                                       monkeypatch):
     from functions.notifier import pacing
-    from functions.notifier.redelivery import Redelivery
 
-    postponed = []
-    original = Redelivery.postpone
-
-    def spy(self, record, until, now):
-        postponed.append((record.receipt_handle, until, original(self, record, until, now)))
-        return postponed[-1][2]
-
-    monkeypatch.setattr(Redelivery, "postpone", spy)
+    postponed = record_postponements(monkeypatch)
     monkeypatch.setattr(pacing, "DAILY_SHARE", 3 / 200)  # moto's 200 a day: used up after 3 sends
     pacing.reset()
     numbers = submit(notifier, 5)
