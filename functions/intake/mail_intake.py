@@ -63,19 +63,23 @@ class InboundMail:
 class StoreThreadLookup:
     """Thread look-ups against the store, for :func:`functions.intake.mail.rules.decide`."""
 
-    def __init__(self, repository: ComplaintRepository, mailbox: Mailbox):
-        self._repo, self._mailbox = repository, mailbox
+    def __init__(self, repository: ComplaintRepository, mailbox: Mailbox, *, ignoring: str | None = None):
+        """``ignoring``: a case these look-ups do not see (the one a redelivered message opened itself)."""
+        self._repo, self._mailbox, self._ignoring = repository, mailbox, ignoring
 
     def complaint_for_message_ids(self, message_ids: list[str]) -> str | None:
-        return self._mailbox.complaint_for_message_ids(message_ids)
+        found = self._mailbox.complaint_for_message_ids(message_ids)
+        return None if found == self._ignoring else found
 
     def complaint_exists(self, complaint_id: str) -> bool:
-        return self._repo.get(complaint_id) is not None
+        return complaint_id != self._ignoring and self._repo.get(complaint_id) is not None
 
     def open_complaint_of_sender(self, sender_address: str, subject: str) -> str | None:
         replying = bool(REPLY_SUBJECT.match(subject))
         bare = _bare_subject(subject)
         for complaint_id in self._repo.cases_of_customer("email", sender_address, limit=5):
+            if complaint_id == self._ignoring:
+                continue
             found = self._repo.get(complaint_id)
             if found and found[0].status in OPEN_STATES and (replying or _bare_subject(found[0].title or "") == bare):
                 return complaint_id
@@ -114,6 +118,12 @@ class EmailIntake:
             return self._quarantine(bucket, key, reason, None, size, received_at)
         mail = parse_mail(raw, own_addresses=[self._settings.sender_address])
         decision = decide(mail, self._lookup)
+        # a redelivery of the mail that opened a case (the first delivery died before recording its
+        # outcome, or is still running) finds "its" case by sender and subject: it is not a reply to it.
+        # It decides as the first delivery did, without that case, so both record the same outcome.
+        opened = self._case_opened_by(key) if decision.outcome == "reply" else None
+        if opened:
+            decision = decide(mail, StoreThreadLookup(self._repo, self._mailbox, ignoring=opened))
         log = logger()
         log.info("email decided", extra={"outcome": decision.outcome, "reason": decision.reason,
                                          "bytes": size, "attachments": len(mail.attachments)})
@@ -122,9 +132,7 @@ class EmailIntake:
         if decision.outcome == "ignore":
             self._mailbox.record(key, "ignore", decision.reason)
             return MailOutcome("ignore", decision.reason)
-        # a redelivery of the mail that opened a case (the first delivery died before recording its
-        # outcome) finds "its" case by sender and subject: it is not a reply to it
-        if decision.outcome == "reply" and decision.complaint_id and not self._opened_a_case(key):
+        if decision.outcome == "reply" and decision.complaint_id and not opened:
             return self._reply(key, mail, decision, received_at)
         return self._new(bucket, key, mail, decision, received_at, size, bypass_limit=redriven)
 
@@ -166,8 +174,9 @@ class EmailIntake:
         self._mailbox.record(key, "new", decision.reason, complaint_id=complaint_id)
         return MailOutcome("new", decision.reason, complaint_id)
 
-    def _opened_a_case(self, key: str) -> bool:
-        return self._repo.idempotency_record(idempotency_key_hash("email:" + key)) is not None
+    def _case_opened_by(self, key: str) -> str | None:
+        record = self._repo.idempotency_record(idempotency_key_hash("email:" + key))
+        return record["complaint_id"] if record else None
 
     def _reply(self, key: str, mail: ParsedMail, decision: MailDecision, received_at: datetime) -> MailOutcome:
         from shared.privacy_store import raw_mail_link_op

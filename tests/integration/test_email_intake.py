@@ -231,3 +231,36 @@ def test_same_sender_replying_about_an_open_case_threads_but_a_new_topic_opens_a
     assert [e["text"] for e in detail["timeline"] if e["kind"] == "customer_message"] == ["还有，包装也是破的。"]
     deliver(client, aws, mail(subject="快递员态度很差", body="送货的快递员骂人。"))
     assert sorted(c["title"] for c in email_cases(client, token)) == ["冷冻水饺有异味", "快递员态度很差"]
+
+
+def test_a_redelivery_after_the_intake_died_records_what_the_first_delivery_decided(client, aws, make_token):
+    """The first delivery opened the case and died before recording the message's outcome; the
+    redelivery finds that case by sender and subject, yet it is no reply to it: one case, no
+    customer message in its timeline, and the message recorded as the new complaint it was."""
+    from unittest import mock
+    from urllib.parse import unquote_plus
+
+    from shared.mailbox import Mailbox
+    from shared.store import mailbox
+
+    bodies = store(aws, mail())
+    event = sqs_event(bodies)
+    real = Mailbox.record
+
+    def dies_after_opening(self, key, outcome, *a, **k):
+        if outcome == "new":
+            raise TimeoutError("the function timed out")
+        return real(self, key, outcome, *a, **k)
+
+    with mock.patch.object(Mailbox, "record", dies_after_opening):
+        failed = client.lambda_.invoke("take_in_email", event).payload
+    assert failed == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    assert client.lambda_.invoke("take_in_email", event).payload == {"batchItemFailures": []}
+    token = make_token()
+    [case] = email_cases(client, token)
+    detail = staff_get(client, token, f"/staff/complaints/{case['complaint_id']}")
+    assert [e for e in detail["timeline"] if e["kind"] == "customer_message"] == []
+    key = unquote_plus(json.loads(bodies[0])["Records"][0]["s3"]["object"]["key"])
+    record = mailbox().message_record(key)
+    assert (record["outcome"], record["reason"], record["complaint_id"]) == ("new", "new_complaint",
+                                                                            case["complaint_id"])

@@ -12,7 +12,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from shared import auth, jws_rsa
 
-CLAIMS = {"sub": "u-1", "role": "agent", "exp": int(time.time()) + 600}
+def claims(**extra):
+    """Fresh claims for each token: made at import, a 10-minute expiry ran out before a long suite reached the test."""
+    return {"sub": "u-1", "role": "agent", "exp": int(time.time()) + 600, **extra}
 
 
 def _key_pair(kid: str):
@@ -29,7 +31,7 @@ def pair():
 
 def test_a_token_signed_with_cryptography_verifies(pair):
     private, jwk = pair
-    token = jwt.encode(CLAIMS, private, algorithm="RS256", headers={"kid": "k1"})
+    token = jwt.encode(claims(), private, algorithm="RS256", headers={"kid": "k1"})
     principal = auth.JwksVerifier(jwks={"keys": [jwk]}).verify(token)
     assert (principal.subject, principal.role) == ("u-1", "agent")
 
@@ -37,16 +39,16 @@ def test_a_token_signed_with_cryptography_verifies(pair):
 def test_tampered_tokens_and_other_algorithms_are_refused(pair):
     private, jwk = pair
     verifier = auth.JwksVerifier(jwks={"keys": [jwk]})
-    header, payload, signature = jwt.encode(CLAIMS, private, algorithm="RS256", headers={"kid": "k1"}).split(".")
-    forged_payload = jwt.utils.base64url_encode(json.dumps({**CLAIMS, "role": "admin"}).encode()).decode()
+    header, payload, signature = jwt.encode(claims(), private, algorithm="RS256", headers={"kid": "k1"}).split(".")
+    forged_payload = jwt.utils.base64url_encode(json.dumps(claims(role="admin")).encode()).decode()
     with pytest.raises(auth.Unauthorized, match="invalid"):
         verifier.verify(".".join((header, forged_payload, signature)))
     # HS256 with the public key as the shared secret (algorithm confusion): refused by the header check
     # and, below it, by a decoder that knows RS256 only
     with pytest.raises(auth.Unauthorized, match="algorithm"):
-        verifier.verify(jwt.encode(CLAIMS, "s" * 32, algorithm="HS256", headers={"kid": "k1"}))
+        verifier.verify(jwt.encode(claims(), "s" * 32, algorithm="HS256", headers={"kid": "k1"}))
     with pytest.raises(jwt.InvalidAlgorithmError):
-        jws_rsa.decoder().decode(jwt.encode(CLAIMS, "s" * 32, algorithm="HS256"), key=jws_rsa.RS256.from_jwk(jwk),
+        jws_rsa.decoder().decode(jwt.encode(claims(), "s" * 32, algorithm="HS256"), key=jws_rsa.RS256.from_jwk(jwk),
                                  algorithms=["HS256"])
 
 
@@ -74,11 +76,11 @@ def test_remote_keys_are_fetched_once_and_again_for_a_new_kid(pair, monkeypatch)
     monkeypatch.setattr(urllib.request, "urlopen", urlopen)
     verifier = auth.JwksVerifier(jwks_url="https://cognito.example/.well-known/jwks.json")
     for _ in range(2):
-        verifier.verify(jwt.encode(CLAIMS, private, algorithm="RS256", headers={"kid": "k1"}))
+        verifier.verify(jwt.encode(claims(), private, algorithm="RS256", headers={"kid": "k1"}))
     assert len(fetches) == 1
     published["keys"].append(jwk2)  # the pool rotates its key
     monkeypatch.setattr(auth, "JWKS_REFRESH_SECONDS", 0)
-    assert verifier.verify(jwt.encode(CLAIMS, private2, algorithm="RS256", headers={"kid": "k2"})).subject == "u-1"
+    assert verifier.verify(jwt.encode(claims(), private2, algorithm="RS256", headers={"kid": "k2"})).subject == "u-1"
     assert len(fetches) == 2
     with pytest.raises(auth.Unauthorized, match="known key"):
-        verifier.verify(jwt.encode(CLAIMS, private2, algorithm="RS256", headers={"kid": "k3"}))
+        verifier.verify(jwt.encode(claims(), private2, algorithm="RS256", headers={"kid": "k3"}))
