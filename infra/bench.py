@@ -34,7 +34,8 @@ The hostile-mail fuzzer over the MIME parser and the email intake: ``python -m i
 --inputs 100000`` (``infra/fuzz_bench.py``: inputs, outcomes by kind, exceptions (must be 0), inputs/s;
 ``var/bench/fuzz.json``). With ``--faults [SPEC]``, a load test of ``--faults-complaints`` (2,000) against
 a stack whose AWS calls fail at 20% (``infra/faults.py``; ``var/bench/faults.json``: the verdict and
-the faults injected, retried and surfaced).
+the faults injected, retried and surfaced). At the end, ``infra/bench_summary.py`` gathers the headline
+figures of every section's file, targets met or not, into ``var/bench/summary.json`` and prints them.
 
 Not part of ``make test``: timings depend on the machine.
 """
@@ -376,6 +377,14 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"written to {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+
+    from infra import bench_summary
+
+    summary = bench_summary.summarise(extra=results, results=args.out)  # every section's file, this run's or older
+    for line in bench_summary.summary_lines(summary):
+        print(line)
+    bench_summary.write(summary)
+    print("summary written to var/bench/summary.json")
     return 0 if cs["met"] and calls["met"] and results.get("loadtest", {}).get("passed", True) \
         and results.get("faults", {}).get("passed", True) else 1
 

@@ -9,6 +9,8 @@ Locally there is no Lambda service to call our event handlers (moto's Lambda nee
   event source mapping with ``ReportBatchItemFailures``, only the messages the handler did not
   report in ``batchItemFailures`` are deleted; if it raises, none are. Failed messages come back
   after the queue's visibility timeout, and the queue's redrive policy moves them to the DLQ.
+  Each queue has up to its ``maximum_concurrency`` pollers (at most ``PUMP_WORKERS_PER_QUEUE``,
+  3 unless set), so consumers see concurrent batches as in Lambda.
 * Schedules (``rate(...)`` and ``cron(...)``) fire with a real scheduled event. ``SCHEDULE_SPEEDUP``
   divides the waits (60 turns "every minute" into "every second") for demos and tests.
 
@@ -181,8 +183,13 @@ class EventPump:
 
     def __init__(self, app: Any, sqs_client: Any, *, stage: str = "dev", region: str = "us-east-1",
                  wait_seconds: int = 2, schedule_speedup: float | None = None, duplicate_delivery: str | None = None,
-                 around_invoke: Callable[[str], Any] | None = None):
+                 around_invoke: Callable[[str], Any] | None = None, workers_per_queue: int | None = None):
         self.app, self.sqs, self.stage, self.region = app, sqs_client, stage, region
+        # pollers per queue, as Lambda runs a consumer in up to its maximum concurrency (capped here:
+        # a laptop is not a region). Env PUMP_WORKERS_PER_QUEUE; 1 = one batch at a time per queue.
+        self.workers_per_queue = workers_per_queue or int(os.environ.get("PUMP_WORKERS_PER_QUEUE") or 3)
+        if self.workers_per_queue < 1:
+            raise ValueError("PUMP_WORKERS_PER_QUEUE must be at least 1")
         self.wait_seconds = wait_seconds
         # "twice": every batch handed to its handler twice in a row; "concurrent": twice at the same time
         # (SQS's at-least-once delivery, exaggerated). Env COMPLAINTS_DUPLICATE_DELIVERY.
@@ -241,6 +248,10 @@ class EventPump:
             if isinstance(outcome, Exception):
                 raise outcome
         return set().union(*outcomes)
+
+    def workers(self, source: SQSEventConfig) -> int:
+        """Batches of one queue handled at once: its maximum concurrency, at most ``workers_per_queue``."""
+        return max(1, min(source.maximum_concurrency or self.workers_per_queue, self.workers_per_queue))
 
     # SQS
     def queue(self, source: SQSEventConfig) -> tuple[str, str]:
@@ -321,7 +332,8 @@ class EventPump:
             if not isinstance(s, known):
                 log.warning("event source %s (%s) is not pumped locally", s.name, type(s).__name__)
         for s in self.sqs_sources():
-            self._spawn(f"pump-{s.name}", self._serve_queue, s)
+            for n in range(self.workers(s)):
+                self._spawn(f"pump-{s.name}-{n}", self._serve_queue, s)
         if self.schedules():
             self._spawn("pump-schedules", self._serve_schedules)
 

@@ -1,6 +1,7 @@
-"""``complaints run``: the whole system on 127.0.0.1 in one process, with no AWS account.
+"""``complaints run``: the whole system on 127.0.0.1, with no AWS account.
 
-1. moto's server is the AWS endpoint (``AWS_ENDPOINT_URL``), so the unchanged app and boto3 talk to it;
+1. moto's server is the AWS endpoint (``AWS_ENDPOINT_URL``), in a process of its own
+   (``infra.moto_process``), so the unchanged app and boto3 talk to it;
 2. the resources come from ``infra/resources.yaml`` -- the template that deploys to AWS -- through
    moto's CloudFormation, with its gaps filled in one place (:func:`adapt_template_for_moto`);
 3. the stack outputs become the environment the app reads (``shared.config``), plus the development
@@ -92,8 +93,6 @@ class LocalStack:
         self._write_state()
 
     def _start_aws(self) -> None:
-        from moto.server import ThreadedMotoServer
-
         o = self.options
         os.environ.update({
             "AWS_ENDPOINT_URL": o.aws_endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -103,14 +102,23 @@ class LocalStack:
         os.environ.pop("AWS_PROFILE", None)
         region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = region
-        from infra.moto_stack import faster_moto, serialize_dynamodb
+        if os.environ.get("COMPLAINTS_MOTO_IN_PROCESS", "").strip().lower() in ("1", "true", "yes"):
+            from moto.server import ThreadedMotoServer
 
-        faster_moto()  # moto sorts the whole table per Query and copies it per transaction
-        serialize_dynamodb()  # the API, the pump and the SMTP listener write concurrently
-        moto = ThreadedMotoServer(ip_address=o.host, port=o.moto_port, verbose=False)
-        moto.start()
-        self._stops.append(("AWS endpoint", moto.stop))  # werkzeug closes the socket as it stops
-        log.info("moto server on %s", o.aws_endpoint)
+            from infra.moto_stack import faster_moto, serialize_dynamodb
+
+            faster_moto()  # moto sorts the whole table per Query and copies it per transaction
+            serialize_dynamodb()  # the API, the pump and the SMTP listener write concurrently
+            moto = ThreadedMotoServer(ip_address=o.host, port=o.moto_port, verbose=False)
+            moto.start()
+            self._stops.append(("AWS endpoint", moto.stop))  # werkzeug closes the socket as it stops
+            log.info("moto server on %s (in this process)", o.aws_endpoint)
+            return
+        from infra import moto_process  # a process of its own: the stack uses a second core
+
+        process = moto_process.start(o.host, o.moto_port)
+        self._stops.append(("AWS endpoint", functools.partial(moto_process.stop, process)))
+        log.info("moto server on %s (process %d)", o.aws_endpoint, process.pid)
 
     def client(self, service: str) -> Any:
         import boto3

@@ -271,7 +271,10 @@ def faster_moto(setattr_: Any = setattr) -> None:
     """Make moto's DynamoDB fast enough for a day of traffic (``setattr_``: pytest's
     ``monkeypatch.setattr`` in tests, so they undo it): only the speed changes, never an answer. Apply
     before :func:`serialize_dynamodb`, whose lock then covers the transaction bookkeeping too."""
+    from infra import moto_index
+
     _faster_moto_queries(setattr_)
+    moto_index.install(setattr_)  # a Query reads its partition / index key, not the whole table
     _cheaper_moto_transactions(setattr_)
     _cached_moto_modules(setattr_)
 

@@ -1,0 +1,122 @@
+"""The local stack's moto answers a Query from the partition or the index key (``infra.moto_index``):
+on random writes - puts, updates moving an item between index keys, deletes, batch writes,
+transactions committed and cancelled - every Query answers exactly what moto's walk over the whole
+table answers."""
+from __future__ import annotations
+
+import random
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from infra import moto_index
+from infra.moto_stack import faster_moto
+
+TABLE = "index-check"
+PARTITIONS = [f"P{i}" for i in range(6)]
+STATUSES = ["new", "open", "closed"]
+QUEUES = ["q1", "q2"]
+
+
+@pytest.fixture
+def table(monkeypatch):
+    with mock_aws():
+        faster_moto(monkeypatch.setattr)
+        db = boto3.client("dynamodb", region_name="us-east-1")
+        strings = ["PK", "SK", "status", "at", "queue"]
+        db.create_table(
+            TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in strings],
+            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+            GlobalSecondaryIndexes=[
+                {"IndexName": "ByStatus", "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"},
+                                                         {"AttributeName": "at", "KeyType": "RANGE"}],
+                 "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["n"]}},
+                {"IndexName": "ByQueue", "KeySchema": [{"AttributeName": "queue", "KeyType": "HASH"}],
+                 "Projection": {"ProjectionType": "ALL"}},
+            ])
+        yield db
+
+
+def _item(rng: random.Random) -> dict:
+    item = {"PK": {"S": rng.choice(PARTITIONS)}, "SK": {"S": f"S{rng.randrange(8)}"}, "n": {"N": str(rng.randrange(99))}}
+    if rng.random() < 0.8:
+        item["status"] = {"S": rng.choice(STATUSES)}
+        item["at"] = {"S": f"2026-12-0{rng.randrange(1, 9)}"}
+    if rng.random() < 0.6:
+        item["queue"] = {"S": rng.choice(QUEUES)}
+    return item
+
+
+def _write(db, rng: random.Random) -> None:
+    item = _item(rng)
+    key = {"PK": item["PK"], "SK": item["SK"]}
+    kind = rng.choice(["put", "put", "update", "remove", "delete", "batch", "transact", "transact_cancelled"])
+    if kind == "put":
+        db.put_item(TableName=TABLE, Item=item)
+    elif kind == "update":  # moves the item to another status/queue in place
+        db.update_item(TableName=TABLE, Key=key, UpdateExpression="SET #s = :s, queue = :q, #a = :a",
+                       ExpressionAttributeNames={"#s": "status", "#a": "at"},
+                       ExpressionAttributeValues={":s": {"S": rng.choice(STATUSES)}, ":q": {"S": rng.choice(QUEUES)},
+                                                  ":a": {"S": "2026-12-09"}})
+    elif kind == "remove":  # leaves the indexes
+        db.update_item(TableName=TABLE, Key=key, UpdateExpression="REMOVE #s, queue",
+                       ExpressionAttributeNames={"#s": "status"})
+    elif kind == "delete":
+        db.delete_item(TableName=TABLE, Key=key)
+    elif kind == "batch":
+        db.batch_write_item(RequestItems={TABLE: [{"PutRequest": {"Item": _item(rng)}},
+                                                  {"DeleteRequest": {"Key": key}}]})
+    else:
+        other = _item(rng)
+        ops = [{"Put": {"TableName": TABLE, "Item": other}},
+               {"Update": {"TableName": TABLE, "Key": {"PK": {"S": "P9"}, "SK": {"S": rng.choice("ab")}},
+                           "UpdateExpression": "SET #s = :s, #a = :a",
+                           "ExpressionAttributeNames": {"#s": "status", "#a": "at"},
+                           "ExpressionAttributeValues": {":s": {"S": rng.choice(STATUSES)}, ":a": {"S": "2026-12-01"}}}}]
+        if kind == "transact_cancelled":  # the put and the update are rolled back
+            ops.append({"ConditionCheck": {"TableName": TABLE, "Key": {"PK": {"S": "nowhere"}, "SK": {"S": "x"}},
+                                           "ConditionExpression": "attribute_exists(PK)"}})
+        try:
+            db.transact_write_items(TransactItems=ops)
+        except db.exceptions.TransactionCanceledException:
+            assert kind == "transact_cancelled"
+
+
+def _queries(rng: random.Random) -> list[dict]:
+    forward = rng.random() < 0.5
+    limit = {"Limit": rng.randrange(1, 5)} if rng.random() < 0.3 else {}
+    return [
+        {"KeyConditionExpression": "PK = :p", "ExpressionAttributeValues": {":p": {"S": rng.choice(PARTITIONS + ["P9"])}},
+         "ScanIndexForward": forward, **limit},
+        {"IndexName": "ByStatus", "KeyConditionExpression": "#s = :s", "ExpressionAttributeNames": {"#s": "status"},
+         "ExpressionAttributeValues": {":s": {"S": rng.choice(STATUSES)}}, "ScanIndexForward": forward, **limit},
+        {"IndexName": "ByStatus", "KeyConditionExpression": "#s = :s AND #a >= :a",
+         "ExpressionAttributeNames": {"#s": "status", "#a": "at"},
+         "ExpressionAttributeValues": {":s": {"S": rng.choice(STATUSES)}, ":a": {"S": "2026-12-04"}}},
+        {"IndexName": "ByQueue", "KeyConditionExpression": "queue = :q",
+         "ExpressionAttributeValues": {":q": {"S": rng.choice(QUEUES)}}, **limit},
+    ]
+
+
+def _answer(db, query: dict) -> tuple:
+    out = db.query(TableName=TABLE, **query)
+    return out["Items"], out["Count"], out.get("LastEvaluatedKey")
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_every_query_answers_what_the_walk_over_the_whole_table_answers(table, seed, monkeypatch):
+    rng = random.Random(seed)
+    compared = 0
+    for step in range(300):
+        _write(table, rng)
+        if step % 3 == 0:
+            for query in _queries(rng):
+                fast = _answer(table, query)
+                monkeypatch.setattr(moto_index, "ENABLED", False)
+                whole = _answer(table, query)
+                monkeypatch.setattr(moto_index, "ENABLED", True)
+                assert fast == whole, query
+                compared += bool(fast[0])
+    assert compared > 100  # the queries found items: the comparison was not of empty answers
