@@ -53,7 +53,8 @@ def serve(host: str, port: int) -> None:
 def start(host: str, port: int, *, timeout: float = 60) -> subprocess.Popen[Any]:
     """Start the server process and return once it accepts connections (or raise, with its output)."""
     process = subprocess.Popen([sys.executable, "-m", "infra.moto_process", "--host", host, "--port", str(port)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)  # a terminal's Ctrl-C reaches the stack, which stops it last
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
