@@ -120,3 +120,31 @@ def test_every_query_answers_what_the_walk_over_the_whole_table_answers(table, s
                 assert fast == whole, query
                 compared += bool(fast[0])
     assert compared > 100  # the queries found items: the comparison was not of empty answers
+
+
+def test_the_local_stream_keeps_its_latest_records_readable_and_forgets_older_ones(monkeypatch):
+    """moto kept every stream record for ever (a 10,000-complaint load test ran it out of memory):
+    the local stack keeps the latest ones, readable from the oldest kept on, numbers unchanged."""
+    from infra import moto_stack
+
+    monkeypatch.setattr(moto_stack, "STREAM_RECORDS_KEPT", 10)
+    with mock_aws():
+        faster_moto(monkeypatch.setattr)
+        db = boto3.client("dynamodb", region_name="us-east-1")
+        arn = db.create_table(
+            TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in ("PK", "SK")],
+            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )["TableDescription"]["LatestStreamArn"]
+        for n in range(25):
+            db.put_item(TableName=TABLE, Item={"PK": {"S": "P"}, "SK": {"S": f"{n:02d}"}})
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.dynamodb.models import dynamodb_backends
+
+        shard = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].tables[TABLE].stream_shard
+        records = shard.get(shard.starting_sequence_number, 100)  # what GetRecords from TRIM_HORIZON reads
+        assert arn.startswith("arn:aws:dynamodb:")
+    assert [r["dynamodb"]["Keys"]["SK"]["S"] for r in records] == [f"{n:02d}" for n in range(15, 25)]
+    numbers = [int(r["dynamodb"]["SequenceNumber"]) for r in records]
+    assert numbers == list(range(numbers[0], numbers[0] + 10))
