@@ -75,6 +75,7 @@ class LocalStack:
         self.env: dict[str, str] = {}
         self.pump: Any = None
         self.faults: Any = None  # infra.faults.FaultInjector when --faults / COMPLAINTS_FAULTS is set
+        self.aws_process: Any = None  # moto's server, when it runs in a process of its own
         self._stops: list[tuple[str, Callable[[], None]]] = []
 
     def start(self) -> None:
@@ -116,7 +117,7 @@ class LocalStack:
             return
         from infra import moto_process  # a process of its own: the stack uses a second core
 
-        process = moto_process.start(o.host, o.moto_port)
+        process = self.aws_process = moto_process.start(o.host, o.moto_port)
         self._stops.append(("AWS endpoint", functools.partial(moto_process.stop, process)))
         log.info("moto server on %s (process %d)", o.aws_endpoint, process.pid)
 
@@ -320,12 +321,19 @@ def run(options: StackOptions) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     stack = LocalStack(options)
+    exit_code = 0
     try:
         stack.start()
         if not stopping.is_set():
             print(stack.banner(), flush=True)
         while not stopping.is_set():  # sleep, not Event.wait: a signal handler must not meet a held lock
             time.sleep(0.2)
+            if stack.aws_process is not None and stack.aws_process.poll() is not None:
+                code = stack.aws_process.returncode  # -9: killed, most likely by the kernel for memory
+                log.error("moto's server (the AWS endpoint) exited with %s%s: the stack cannot go on; stopping",
+                          code, " (SIGKILL: out of memory?)" if code == -signal.SIGKILL else "")
+                exit_code = 1
+                break
     finally:
         log.info("stopping")
         stack.stop()
@@ -337,4 +345,4 @@ def run(options: StackOptions) -> int:
             and not t.daemon]
     if left:
         log.warning("threads still running after the stop, not waited for: %s", ", ".join(left))
-    return 0
+    return exit_code

@@ -225,3 +225,18 @@ def test_ctrl_c_stops_everything(local_stack_factory):
 
     assert not (stack.var_dir / "local-stack.json").exists()
     assert "Traceback" not in stack.output()
+
+
+def test_the_stack_stops_with_a_clear_error_when_its_aws_endpoint_dies(local_stack_factory):
+    """moto runs in a child process; killed (as the kernel kills a process out of memory), the stack
+    says so and exits with 1 instead of answering every request with a 500."""
+    import os
+    import re
+    import signal
+
+    stack = local_stack_factory()
+    moto_pid = int(re.search(r"moto server on \S+ \(process (\d+)\)", stack.output()).group(1))
+    os.kill(moto_pid, signal.SIGKILL)
+    assert stack.process.wait(30) == 1
+    assert "moto's server (the AWS endpoint) exited with -9 (SIGKILL: out of memory?)" in stack.output()
+    assert not (stack.var_dir / "local-stack.json").exists()
