@@ -42,12 +42,29 @@ def serve(host: str, port: int) -> None:
             if os.getppid() != parent:
                 stopped.set()
 
+    signal.signal(signal.SIGUSR1, lambda *_: _dump_objects())  # what fills moto's memory, for the curious
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     threading.Thread(target=orphaned, name="watch-parent", daemon=True).start()
     print(f"moto listening on {host}:{port}", flush=True)
     stopped.wait()
     server.stop()
+
+
+def _dump_objects() -> None:
+    """``kill -USR1 <pid>``: the 25 most numerous object types, on the server's output (debug level in the stack's log)."""
+    import gc
+    from collections import Counter
+
+    objects = gc.get_objects()
+    counts = Counter(type(o).__name__ for o in objects)
+    print("objects by type: " + ", ".join(f"{name} {n}" for name, n in counts.most_common(25)), flush=True)
+    for o in objects:
+        if type(o).__name__ in ("Table", "StreamShard"):
+            refs = [type(r).__name__ + (":" + ",".join(list(r)[:5]) if isinstance(r, dict) else "")
+                    for r in gc.get_referrers(o) if r is not objects]
+            print(f"objects by type: {type(o).__name__} {id(o)} items {len(getattr(o, 'items', ()))} "
+                  f"referrers {refs[:8]}", flush=True)
 
 
 def start(host: str, port: int, *, timeout: float = 60) -> subprocess.Popen[Any]:
@@ -85,9 +102,9 @@ def stop(process: subprocess.Popen[Any], timeout: float = 10) -> None:
 def _drain(process: subprocess.Popen[Any]) -> None:
     import logging
 
-    log = logging.getLogger("moto.server")
+    log, moto_log = logging.getLogger(__name__), logging.getLogger("moto.server")
     for line in process.stdout or ():
-        log.debug("%s", line.rstrip())
+        (log.info if line.startswith("objects by type") else moto_log.debug)("%s", line.rstrip())
 
 
 def main(argv: list[str] | None = None) -> int:

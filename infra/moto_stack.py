@@ -278,6 +278,35 @@ def faster_moto(setattr_: Any = setattr) -> None:
     _cheaper_moto_transactions(setattr_)
     _cached_moto_modules(setattr_)
     _bounded_moto_streams(setattr_)
+    _untracked_moto_models(setattr_)
+
+
+# services whose model objects are made by the thousand (an item per write, a record per message):
+# moto's registry of every model instance ever made would keep each of them alive
+UNTRACKED_MODULES = ("moto.dynamodb.", "moto.sqs.", "moto.ses.", "moto.sesv2.", "moto.events.", "moto.kms.",
+                     "moto.sns.")
+
+
+def _untracked_moto_models(setattr_: Any) -> None:
+    """moto's ``BaseModel.__new__`` appends every model instance to a class list, only ever cleared by
+    a reset (which the local stack never does): every DynamoDB ``Item`` a write replaced, every stream
+    record, every transaction's table snapshot stayed in memory. A 10,000-complaint load test grew moto
+    by ~2 MB a complaint until the kernel killed it. Instances of the busy services are no longer
+    listed (the list's only readers: a reset, which empties it, and moto's ``/moto-api/data.json``
+    dump); S3's stay listed, a reset closes their files through it."""
+    from moto.core.common_models import BaseModel
+
+    if getattr(BaseModel.__new__, "_untracked", False):
+        return
+    tracked = BaseModel.__new__
+
+    def __new__(cls: type, *args: Any, **kwargs: Any) -> Any:
+        if cls.__module__.startswith(UNTRACKED_MODULES):
+            return super(BaseModel, cls).__new__(cls)
+        return tracked(cls, *args, **kwargs)
+
+    __new__._untracked = True  # type: ignore[attr-defined]
+    setattr_(BaseModel, "__new__", staticmethod(__new__))
 
 
 STREAM_RECORDS_KEPT = 1_000

@@ -148,3 +148,30 @@ def test_the_local_stream_keeps_its_latest_records_readable_and_forgets_older_on
     assert [r["dynamodb"]["Keys"]["SK"]["S"] for r in records] == [f"{n:02d}" for n in range(15, 25)]
     numbers = [int(r["dynamodb"]["SequenceNumber"]) for r in records]
     assert numbers == list(range(numbers[0], numbers[0] + 10))
+
+
+def test_an_overwritten_item_is_freed(monkeypatch):
+    """moto listed every model instance it ever made: each item a write replaced stayed in memory."""
+    import gc
+    import weakref
+
+    with mock_aws():
+        faster_moto(monkeypatch.setattr)
+        db = boto3.client("dynamodb", region_name="us-east-1")
+        db.create_table(
+            TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in ("PK", "SK")],
+            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}])
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.dynamodb.models import dynamodb_backends
+
+        table = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].tables[TABLE]
+        db.put_item(TableName=TABLE, Item={"PK": {"S": "P"}, "SK": {"S": "S"}, "v": {"N": "1"}})
+        [[first]] = [list(by_range.values()) for by_range in table.items.values()]
+        first = weakref.ref(first)
+        db.put_item(TableName=TABLE, Item={"PK": {"S": "P"}, "SK": {"S": "S"}, "v": {"N": "2"}})
+        db.update_item(TableName=TABLE, Key={"PK": {"S": "P"}, "SK": {"S": "S"}}, UpdateExpression="SET v = :v",
+                       ExpressionAttributeValues={":v": {"N": "3"}})
+        gc.collect()
+        assert first() is None
+        assert db.get_item(TableName=TABLE, Key={"PK": {"S": "P"}, "SK": {"S": "S"}})["Item"]["v"] == {"N": "3"}
