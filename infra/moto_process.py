@@ -23,11 +23,11 @@ from typing import Any
 
 
 def serve(host: str, port: int) -> None:
+    import logging
+
     from moto.server import ThreadedMotoServer
 
     from infra.moto_stack import faster_moto, serialize_dynamodb
-
-    import logging
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request: ~5% of moto's time
     faster_moto()  # moto sorts the whole table per Query and copies it per transaction
@@ -52,19 +52,12 @@ def serve(host: str, port: int) -> None:
 
 
 def _dump_objects() -> None:
-    """``kill -USR1 <pid>``: the 25 most numerous object types, on the server's output (debug level in the stack's log)."""
+    """``kill -USR1 <pid>``: the 25 most numerous object types, in the stack's log (``infra.moto_process``)."""
     import gc
     from collections import Counter
 
-    objects = gc.get_objects()
-    counts = Counter(type(o).__name__ for o in objects)
+    counts = Counter(type(o).__name__ for o in gc.get_objects())
     print("objects by type: " + ", ".join(f"{name} {n}" for name, n in counts.most_common(25)), flush=True)
-    for o in objects:
-        if type(o).__name__ in ("Table", "StreamShard"):
-            refs = [type(r).__name__ + (":" + ",".join(list(r)[:5]) if isinstance(r, dict) else "")
-                    for r in gc.get_referrers(o) if r is not objects]
-            print(f"objects by type: {type(o).__name__} {id(o)} items {len(getattr(o, 'items', ()))} "
-                  f"referrers {refs[:8]}", flush=True)
 
 
 def start(host: str, port: int, *, timeout: float = 60) -> subprocess.Popen[Any]:
