@@ -175,3 +175,30 @@ def test_an_overwritten_item_is_freed(monkeypatch):
         gc.collect()
         assert first() is None
         assert db.get_item(TableName=TABLE, Key={"PK": {"S": "P"}, "SK": {"S": "S"}})["Item"]["v"] == {"N": "3"}
+
+
+def test_sending_to_a_long_queue_does_not_check_every_message_yet_counts_stay_right(monkeypatch):
+    """moto's SendMessage counted the whole queue (three passes over every message) to read one
+    attribute: a backlog made every send slower. Counts and content-based de-duplication unchanged."""
+    from moto.sqs.models import Message
+
+    with mock_aws():
+        faster_moto(monkeypatch.setattr)
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="backlog")["QueueUrl"]
+        for i in range(0, 300, 10):
+            sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": f"m{i + n}"} for n in range(10)])
+        checks = []
+        visible = Message.visible
+        monkeypatch.setattr(Message, "visible", property(lambda m: checks.append(1) or visible.fget(m)))
+        sqs.send_message(QueueUrl=url, MessageBody="one more")
+        assert checks == []
+        sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=2, VisibilityTimeout=60)
+        counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        assert (counts["ApproximateNumberOfMessages"], counts["ApproximateNumberOfMessagesNotVisible"]) == ("299", "2")
+        fifo = sqs.create_queue(QueueName="dedupe.fifo", Attributes={"FifoQueue": "true",
+                                                                     "ContentBasedDeduplication": "true"})["QueueUrl"]
+        for _ in range(2):
+            sqs.send_message(QueueUrl=fifo, MessageBody="same body", MessageGroupId="g")
+        assert sqs.get_queue_attributes(QueueUrl=fifo, AttributeNames=["ApproximateNumberOfMessages"]
+                                        )["Attributes"]["ApproximateNumberOfMessages"] == "1"
