@@ -289,8 +289,9 @@ _QUEUE_COUNTS = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDela
 def _cheaper_moto_sends(setattr_: Any) -> None:
     """moto's SendMessage reads one queue attribute (``ContentBasedDeduplication``) from the whole
     attribute set, whose three message counts each check every message in the queue: a send cost
-    O(backlog), and a load test's backlog of thousands made half of moto's time. While a message is
-    sent, the attribute set leaves the counts out (sending reads none of them); GetQueueAttributes
+    O(backlog); ReceiveMessage reads ``MessageRetentionPeriod`` that way *for each message* it looks
+    at: O(backlog²). A load test's backlog of thousands made half of moto's time. While a message is
+    sent or received, the attribute set leaves the counts out (neither reads them); GetQueueAttributes
     still counts."""
     import json
     import threading
@@ -301,7 +302,7 @@ def _cheaper_moto_sends(setattr_: Any) -> None:
     if getattr(SQSBackend.send_message, "_cheaper", False):
         return
     sending = threading.local()
-    every_attribute, send_message = Queue.attributes, SQSBackend.send_message
+    every_attribute = Queue.attributes
 
     def attributes(self: Any) -> dict[str, Any]:
         if not getattr(sending, "depth", 0):
@@ -316,16 +317,20 @@ def _cheaper_moto_sends(setattr_: Any) -> None:
             result["RedrivePolicy"] = json.dumps(self.redrive_policy)
         return {k: str(v).lower() if isinstance(v, bool) else v for k, v in result.items()}
 
-    def cheaper_send_message(self: Any, *args: Any, **kwargs: Any) -> Any:
-        sending.depth = getattr(sending, "depth", 0) + 1
-        try:
-            return send_message(self, *args, **kwargs)
-        finally:
-            sending.depth -= 1
+    def without_counts(call: Any) -> Any:
+        def cheaper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            sending.depth = getattr(sending, "depth", 0) + 1
+            try:
+                return call(self, *args, **kwargs)
+            finally:
+                sending.depth -= 1
 
-    cheaper_send_message._cheaper = True  # type: ignore[attr-defined]
+        cheaper._cheaper = True  # type: ignore[attr-defined]
+        return cheaper
+
     setattr_(Queue, "attributes", property(attributes))
-    setattr_(SQSBackend, "send_message", cheaper_send_message)
+    setattr_(SQSBackend, "send_message", without_counts(SQSBackend.send_message))
+    setattr_(SQSBackend, "receive_message", without_counts(SQSBackend.receive_message))
 
 
 # services whose model objects are made by the thousand (an item per write, a record per message):

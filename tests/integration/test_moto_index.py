@@ -177,9 +177,10 @@ def test_an_overwritten_item_is_freed(monkeypatch):
         assert db.get_item(TableName=TABLE, Key={"PK": {"S": "P"}, "SK": {"S": "S"}})["Item"]["v"] == {"N": "3"}
 
 
-def test_sending_to_a_long_queue_does_not_check_every_message_yet_counts_stay_right(monkeypatch):
+def test_sending_to_and_receiving_from_a_long_queue_does_not_count_it_yet_counts_stay_right(monkeypatch):
     """moto's SendMessage counted the whole queue (three passes over every message) to read one
-    attribute: a backlog made every send slower. Counts and content-based de-duplication unchanged."""
+    attribute, and ReceiveMessage did so for every message it looked at: a backlog made every call
+    slower. Counts and content-based de-duplication unchanged."""
     from moto.sqs.models import Message
 
     with mock_aws():
@@ -193,7 +194,8 @@ def test_sending_to_a_long_queue_does_not_check_every_message_yet_counts_stay_ri
         monkeypatch.setattr(Message, "visible", property(lambda m: checks.append(1) or visible.fget(m)))
         sqs.send_message(QueueUrl=url, MessageBody="one more")
         assert checks == []
-        sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=2, VisibilityTimeout=60)
+        assert len(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=2, VisibilityTimeout=60)["Messages"]) == 2
+        assert len(checks) <= 3 * 301  # a look at each message, not a count of the queue per message
         counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
         assert (counts["ApproximateNumberOfMessages"], counts["ApproximateNumberOfMessagesNotVisible"]) == ("299", "2")
         fifo = sqs.create_queue(QueueName="dedupe.fifo", Attributes={"FifoQueue": "true",
