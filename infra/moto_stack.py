@@ -377,17 +377,13 @@ def _bounded_moto_streams(setattr_: Any) -> None:
 
     def add(self: Any, old: Any, new: Any) -> None:
         original(self, old, new)
-        excess = len(self.items) - _kept()
+        excess = len(self.items) - STREAM_RECORDS_KEPT  # read at each write: a test lowers it
         if excess > 0:
             del self.items[:excess]
             self.starting_sequence_number += excess
 
     add._bounded = True  # type: ignore[attr-defined]
     setattr_(StreamShard, "add", add)
-
-
-def _kept() -> int:
-    return STREAM_RECORDS_KEPT  # read at each write (a test lowers it)
 
 
 def _cached_moto_modules(setattr_: Any) -> None:
