@@ -48,9 +48,10 @@ def test_a_large_case_costs_one_unit_per_list_index_entry(client, meter):
     meter.take()
     number = submit(client, description=LONG)
     units = meter.take()
-    # created in a transaction (twice the units): one small entry in each of ByStatus, ByChannel, ByMonth
-    assert {i: units.by_index[i] for i in LIST_INDEXES} == {"ByStatus": 2, "ByChannel": 2, "ByMonth": 2, "ByQueue": 0}
-    assert units.write >= 2 * 3  # the case itself is large: the base table pays for its size, once
+    # created in a transaction: one small entry in each of ByStatus, ByChannel, ByMonth, at the price of a
+    # plain write (the transaction's 2x is the base table's: the case pays 2 x its size, once)
+    assert {i: units.by_index[i] for i in LIST_INDEXES} == {"ByStatus": 1, "ByChannel": 1, "ByMonth": 1, "ByQueue": 0}
+    assert units.write >= 2 * 3
 
     from shared.store import complaint_repository
 
@@ -71,7 +72,7 @@ def test_a_large_case_costs_one_unit_per_list_index_entry(client, meter):
               expected_version=case.version)
     units = meter.take()
     # the status moved: ByStatus deletes and puts one small entry; ByChannel/ByMonth do not hold the category
-    assert {i: units.by_index[i] for i in LIST_INDEXES} == {"ByStatus": 4, "ByChannel": 0, "ByMonth": 0, "ByQueue": 0}
+    assert {i: units.by_index[i] for i in LIST_INDEXES} == {"ByStatus": 2, "ByChannel": 0, "ByMonth": 0, "ByQueue": 0}
 
 
 def test_lists_filtered_on_what_the_index_does_not_hold_show_whole_cases(client, make_token):
