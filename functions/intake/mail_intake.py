@@ -134,17 +134,20 @@ class EmailIntake:
             return MailOutcome("ignore", decision.reason)
         if decision.outcome == "reply" and decision.complaint_id and not opened:
             return self._reply(key, mail, decision, received_at)
-        return self._new(bucket, key, mail, decision, received_at, size, bypass_limit=redriven)
+        return self._new(bucket, key, mail, decision, received_at, size, bypass_limit=redriven, opened=opened)
 
     # -- outcomes -------------------------------------------------------------------------------
     def _new(self, bucket: str, key: str, mail: ParsedMail, decision: MailDecision, received_at: datetime,
-             size: int, *, bypass_limit: bool) -> MailOutcome:
+             size: int, *, bypass_limit: bool, opened: str | None = None) -> MailOutcome:
+        """``opened``: the case an earlier delivery of this message opened, when :meth:`process` has
+        already read it from the idempotency record."""
         sender = mail.sender_address or ""
         idempotency_key = "email:" + key
-        earlier = self._repo.idempotency_record(idempotency_key_hash(idempotency_key))
-        if earlier:  # an earlier delivery opened the case but did not get to record the outcome
-            self._mailbox.record(key, "new", decision.reason, complaint_id=earlier["complaint_id"])
-            return MailOutcome("new", decision.reason, earlier["complaint_id"], repeated=True)
+        if opened is None:
+            opened = self._case_opened_by(key)
+        if opened:  # an earlier delivery opened the case but did not get to record the outcome
+            self._mailbox.record(key, "new", decision.reason, complaint_id=opened)
+            return MailOutcome("new", decision.reason, opened, repeated=True)
         if not bypass_limit and not self._mailbox.allow_new_case(
                 sender, per_hour=self._settings.max_cases_per_sender_per_hour, message=key):
             return self._quarantine(bucket, key, "sender_rate_limited", mail, size, received_at)
