@@ -476,8 +476,10 @@ def bench(complaints: int = 2_000, spec: str = DEFAULT_BENCH_SPEC, concurrency: 
     with tempfile.TemporaryDirectory(prefix="complaints-faults-") as tmp:
         var = Path(tmp) / "var"
         with started_stack(var, extra_env={"SCHEDULE_SPEEDUP": "60", ENV_VAR: spec}) as target:
+            # with a fifth of the calls failing the notifier's retry back-offs make it ~1 complaint a
+            # second here (2 pollers, as its maximum concurrency): twice the load test's allowance
             options = LoadtestOptions(complaints=complaints, concurrency=concurrency,
-                                      drain_timeout=max(300.0, complaints * 1.0), progress=False)
+                                      drain_timeout=max(600.0, complaints * 2.0), progress=False)
             report = run(target, options, log=lambda s: print(f"faults: {s}", file=sys.stderr, flush=True))
         counts_file = var / "faults.json"
         report["faults"] = json.loads(counts_file.read_text(encoding="utf-8")) if counts_file.is_file() else None

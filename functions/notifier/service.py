@@ -21,10 +21,17 @@ latest message, else the acknowledgement, and keep the complaint number in the s
 
 A failed send is recorded as ``failed`` and raised, so SQS redelivers the event (and dead-letters it
 after the queue's maxReceiveCount); the next delivery claims the failed notification again.
+
+Once the message is out, nothing may make the event come back before the log says ``sent``: a
+redelivery would find the claim ``sending``, take it over when its lease ends and send a second email.
+Closing the claim is tried :data:`RECORD_SENT_ATTEMPTS` times (after the SDK's own retries); if it still
+fails the event is done anyway, with an error logged (the customer has the email; the log stays
+``sending``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from time import sleep
 from datetime import datetime, timedelta
 from typing import Callable
 from urllib.parse import quote
@@ -33,7 +40,7 @@ from functions.notifier.channels import EmailChannel, SendFailed, SmsChannel
 from functions.notifier.customer_content import NothingToSay, facts
 from shared.clock import now as domain_now
 from shared.contact import e164
-from functions.notifier.delivery_log import DeliveryLog, Record
+from functions.notifier.delivery_log import Claim, DeliveryLog, Record
 from functions.notifier.messages import Rendered, compose_email, email_bytes, format_deadline, render, with_query
 from shared.aws import error_code
 from shared.config import Settings
@@ -46,6 +53,8 @@ from shared.observability import logger
 from shared.repository import ComplaintRepository
 
 ACK, REPLY_ACK = "ack", "reply-ack"
+RECORD_SENT_ATTEMPTS = 4  # closing the claim after the send (each after the SDK's own retries)
+RECORD_SENT_BACKOFF_SECONDS = 0.25  # doubled after each failed attempt: 0.25 + 0.5 + 1 s at most
 TEMPLATE_OF = {ACK: "ack", REPLY_ACK: "reply_ack", **{kind: kind for kind in CUSTOMER_KINDS}}
 
 
@@ -156,13 +165,36 @@ class Notifier:
             logger().warning("notification failed; the event will be retried",
                              extra={**extra, "error": code, "attempt": claim.attempt})
             raise
-        if not self._log.sent(claim, sent_at=now, message_ids=message_ids):
-            logger().warning("notification sent, but its claim had been taken over", extra=extra)
+        recorded = self._record_sent(claim, now, message_ids, extra)
         if notice.purpose == ACK:
-            self._timeline(complaint.complaint_id, now, channel)
+            try:
+                self._timeline(complaint.complaint_id, now, channel)
+            except Exception as exc:
+                if recorded:  # the redelivery finds the log "sent" and writes the entry, sending nothing
+                    raise
+                logger().error("acknowledged entry not written after an unrecorded send",
+                               extra={**extra, "error": error_code(exc) or type(exc).__name__})
         metrics.count(metrics.NOTIFICATIONS_SENT, channel=channel)
         logger().info("notification sent", extra={**extra, "language": language, "attempt": claim.attempt})
         return Outcome("sent", channel)
+
+    def _record_sent(self, claim: Claim, now: datetime, message_ids: list[str], extra: dict) -> bool:
+        """Close the claim as sent (see the module docstring); False when that could not be recorded."""
+        attempt, wait = 1, RECORD_SENT_BACKOFF_SECONDS
+        while True:
+            try:
+                if not self._log.sent(claim, sent_at=now, message_ids=message_ids):
+                    logger().warning("notification sent, but its claim had been taken over", extra=extra)
+                return True
+            except Exception as exc:  # noqa: BLE001 - the email is out: raising would send it again
+                error = error_code(exc) or type(exc).__name__
+                if attempt == RECORD_SENT_ATTEMPTS:
+                    logger().error("notification sent, but not recorded as sent", extra={**extra, "error": error})
+                    return False
+                logger().warning("recording a sent notification failed; trying again",
+                                 extra={**extra, "error": error, "attempt": attempt})
+                sleep(wait)
+                attempt, wait = attempt + 1, wait * 2
 
     def _render(self, complaint: Complaint, notice: Notice, language: str, content: dict) -> Rendered:
         """The notification's texts, with links holding a token minted for it (its hash is added to

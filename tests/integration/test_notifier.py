@@ -239,6 +239,61 @@ def test_failed_send_is_retried_then_sent_once(notifier, aws, monkeypatch):
     assert log["state"]["S"] == "sent" and int(log["attempts"]["N"]) == 2 and "error_code" not in log
 
 
+class FailingSentRecord:
+    """The app's DynamoDB client refuses the update that closes a claim as ``sent`` (``times`` times,
+    None: always) - the email has gone out by then."""
+
+    def __init__(self, times: int | None):
+        self.times, self.refused = times, 0
+
+    def __call__(self, params, **_):
+        from botocore.exceptions import ClientError
+
+        if params.get("UpdateExpression", "").startswith("SET #s = :sent") and (
+                self.times is None or self.refused < self.times):
+            self.refused += 1
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "injected"}}, "UpdateItem")
+
+
+@pytest.mark.parametrize("refusals", [2, None], ids=["recorded-on-a-later-attempt", "never-recorded"])
+def test_an_email_sent_but_not_yet_recorded_is_not_sent_again(notifier, aws, monkeypatch, app_logs, refusals):
+    """The 2,000-complaint fault run once sent an acknowledgement twice: the send went out, closing the
+    claim failed, the event came back and took the claim over when its lease ended."""
+    from functions.notifier import service
+    from functions.notifier.delivery_log import LEASE
+    from shared.aws import client
+
+    monkeypatch.setattr(service, "sleep", lambda seconds: None)
+    number = submit(notifier)["complaint_id"]
+    event = queued_event()
+    failing = FailingSentRecord(refusals)
+    events = client("dynamodb").meta.events
+    events.register("provide-client-params.dynamodb.UpdateItem", failing)
+    try:
+        assert notify(notifier, event) == {"batchItemFailures": []}  # done: SQS does not hand it over again
+    finally:
+        events.unregister("provide-client-params.dynamodb.UpdateItem", failing)
+    assert len(sent_emails()) == 1
+    [log] = delivery_log(aws, number)
+    items = boto3.client("dynamodb").query(
+        TableName=aws["TABLE_NAME"], KeyConditionExpression="PK = :pk AND begins_with(SK, :tl)",
+        ExpressionAttributeValues={":pk": {"S": f"CASE#{number}"}, ":tl": {"S": "TL#"}})["Items"]
+    assert [i["kind"]["S"] for i in items].count("acknowledged") == 1
+    lines = [json.loads(line) for line in app_logs.getvalue().splitlines() if line.startswith("{")]
+    if refusals:
+        assert failing.refused == refusals and log["state"]["S"] == "sent"
+        assert notify(notifier, event) == {"batchItemFailures": []}  # a duplicate delivery: nothing more
+    else:
+        assert failing.refused == service.RECORD_SENT_ATTEMPTS and log["state"]["S"] == "sending"
+        assert any(line["level"] == "ERROR" and line["message"] == "notification sent, but not recorded as sent"
+                   for line in lines)
+        # a duplicate delivery while the claim's lease runs sends nothing (it is retried later)
+        result = notify(notifier, event)
+        assert result == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+        assert LEASE.total_seconds() >= 120
+    assert len(sent_emails()) == 1
+
+
 def test_unverified_sender_fails_the_record_only(aws, client):
     """SES refuses (sender not verified): that record fails; the other one of the batch is done."""
     submit(client)
