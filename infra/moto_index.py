@@ -10,8 +10,9 @@ the map did not know of; :func:`check` (the unit test) compares both on random w
 
 The map follows every way moto changes an item: ``Table.put_item`` (puts, batch writes, the put
 half of transactions, an update creating its item), ``Table.delete_item`` and the backend's
-``update_item`` (which changes the item in place). A table object the map has not seen - a
-cancelled transaction puts a snapshot in the live table's place - is mapped again from scratch.
+``update_item`` (which changes the item in place), and the rollback of a cancelled transaction
+(:func:`infra.moto_stack._cheaper_moto_transactions` puts the written items back and calls :func:`touch`).
+A table object the map has not seen (moto's own full-copy rollback) is mapped again from scratch.
 Only tables whose keys are both strings are mapped (all of ours); others go moto's way.
 """
 from __future__ import annotations
@@ -94,7 +95,8 @@ def _map_of(table: Any) -> _TableMap:
     return found
 
 
-def _touch(table: Any, hash_value: Any, range_value: Any) -> None:
+def touch(table: Any, hash_value: Any, range_value: Any) -> None:
+    """Mark an item changed (its DynamoType key): the map reads it again before the next Query."""
     found = _maps.get(table)
     if found is not None and hash_value is not None and range_value is not None:
         found.dirty.add((hash_value, range_value))
@@ -162,7 +164,7 @@ def install(setattr_: Any = setattr) -> None:
         try:
             return delete_item(self, hash_value, range_value, *args, **kwargs)
         finally:
-            _touch(self, hash_value, range_value)
+            touch(self, hash_value, range_value)
 
     def mapped_update_item(self: Any, table_name: str, key: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         try:

@@ -204,3 +204,51 @@ def test_sending_to_and_receiving_from_a_long_queue_does_not_count_it_yet_counts
             sqs.send_message(QueueUrl=fifo, MessageBody="same body", MessageGroupId="g")
         assert sqs.get_queue_attributes(QueueUrl=fifo, AttributeNames=["ApproximateNumberOfMessages"]
                                         )["Attributes"]["ApproximateNumberOfMessages"] == "1"
+
+
+def _everything(db) -> tuple:
+    items = sorted(db.scan(TableName=TABLE)["Items"], key=lambda i: (i["PK"]["S"], i["SK"]["S"]))
+    by_index = [_answer(db, {"IndexName": "ByStatus", "KeyConditionExpression": "#s = :s",
+                             "ExpressionAttributeNames": {"#s": "status"}, "ExpressionAttributeValues": {":s": {"S": s}}})
+                for s in STATUSES]
+    by_queue = [_answer(db, {"IndexName": "ByQueue", "KeyConditionExpression": "queue = :q",
+                             "ExpressionAttributeValues": {":q": {"S": q}}}) for q in QUEUES]
+    return items, by_index, by_queue
+
+
+def test_a_cancelled_transaction_leaves_the_table_and_its_indexes_as_they_were(table):
+    """The local stack rolls a failed transaction back in place, item by item (not moto's copy of the
+    whole table): a new item's put, an update moving an item to another index key and a delete, all
+    applied before the failing check, are undone - in the table, in GetItem and in every index."""
+    def put(pk, sk, status, queue):
+        table.put_item(TableName=TABLE, Item={"PK": {"S": pk}, "SK": {"S": sk}, "n": {"N": "1"},
+                                              "status": {"S": status}, "at": {"S": "2026-12-01"}, "queue": {"S": queue}})
+    put("P1", "kept", "open", "q1")
+    put("P1", "moved", "open", "q1")
+    put("P2", "deleted", "new", "q2")
+    before = _everything(table)
+    _answer(table, {"IndexName": "ByQueue", "KeyConditionExpression": "queue = :q",
+                    "ExpressionAttributeValues": {":q": {"S": "q1"}}})  # the index map exists before the writes
+
+    with pytest.raises(table.exceptions.TransactionCanceledException):
+        table.transact_write_items(TransactItems=[
+            {"Put": {"TableName": TABLE, "Item": {"PK": {"S": "P3"}, "SK": {"S": "new"}, "status": {"S": "open"},
+                                                  "at": {"S": "2026-12-02"}, "queue": {"S": "q1"}}}},
+            {"Update": {"TableName": TABLE, "Key": {"PK": {"S": "P1"}, "SK": {"S": "moved"}},
+                        "UpdateExpression": "SET #s = :s, queue = :q, n = n + :one",
+                        "ExpressionAttributeNames": {"#s": "status"},
+                        "ExpressionAttributeValues": {":s": {"S": "closed"}, ":q": {"S": "q2"}, ":one": {"N": "1"}}}},
+            {"Delete": {"TableName": TABLE, "Key": {"PK": {"S": "P2"}, "SK": {"S": "deleted"}}}},
+            {"ConditionCheck": {"TableName": TABLE, "Key": {"PK": {"S": "P1"}, "SK": {"S": "kept"}},
+                                "ConditionExpression": "#s = :closed", "ExpressionAttributeNames": {"#s": "status"},
+                                "ExpressionAttributeValues": {":closed": {"S": "closed"}}}},
+        ])
+
+    assert _everything(table) == before
+    assert "Item" not in table.get_item(TableName=TABLE, Key={"PK": {"S": "P3"}, "SK": {"S": "new"}})
+    moved = table.get_item(TableName=TABLE, Key={"PK": {"S": "P1"}, "SK": {"S": "moved"}})["Item"]
+    assert (moved["status"]["S"], moved["queue"]["S"], moved["n"]["N"]) == ("open", "q1", "1")
+    # and a later transaction on the same items still commits as usual
+    table.transact_write_items(TransactItems=[
+        {"Delete": {"TableName": TABLE, "Key": {"PK": {"S": "P2"}, "SK": {"S": "deleted"}}}}])
+    assert [i["SK"]["S"] for i in _everything(table)[0]] == ["kept", "moved"]
