@@ -280,6 +280,7 @@ def faster_moto(setattr_: Any = setattr) -> None:
     _bounded_moto_streams(setattr_)
     _untracked_moto_models(setattr_)
     _cheaper_moto_sends(setattr_)
+    _cached_event_paths(setattr_)
 
 
 _QUEUE_COUNTS = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed",
@@ -290,32 +291,56 @@ def _cheaper_moto_sends(setattr_: Any) -> None:
     """moto's SendMessage reads one queue attribute (``ContentBasedDeduplication``) from the whole
     attribute set, whose three message counts each check every message in the queue: a send cost
     O(backlog); ReceiveMessage reads ``MessageRetentionPeriod`` that way *for each message* it looks
-    at: O(backlog²). A load test's backlog of thousands made half of moto's time. While a message is
-    sent or received, the attribute set leaves the counts out (neither reads them); GetQueueAttributes
-    still counts."""
+    at: O(backlog²); GetQueueAttributes builds the whole set three times per name asked (nine times
+    for a depth reading of three counts: 27 passes over the queue). A load test's backlog of
+    thousands made half of moto's time. Here, while a message is sent or received, the attribute set
+    leaves the counts out (neither reads them); otherwise the three counts come from one pass over the
+    messages, at one instant, and GetQueueAttributes builds the set once per queue. Same answers."""
     import json
     import threading
 
-    from moto.core.utils import camelcase_to_underscores
+    from moto.core.utils import camelcase_to_underscores, unix_time_millis
     from moto.sqs.models import Queue, SQSBackend
 
     if getattr(SQSBackend.send_message, "_cheaper", False):
         return
-    sending = threading.local()
-    every_attribute = Queue.attributes
+    sending = threading.local()  # depth: inside a send/receive; built: the sets of this GetQueueAttributes
 
-    def attributes(self: Any) -> dict[str, Any]:
-        if not getattr(sending, "depth", 0):
-            return every_attribute.fget(self)
-        names = [a for a in self.BASE_ATTRIBUTES if a not in _QUEUE_COUNTS]  # moto's property, less the counts
-        names += self.FIFO_ATTRIBUTES if self.fifo_queue else []
+    def counts(queue: Any) -> dict[str, int]:
+        """moto's three counts (visible and not delayed / not visible / delayed), in one pass."""
+        now, visible, in_flight, delayed = unix_time_millis(), 0, 0, 0
+        for message in queue._messages:
+            is_visible, is_delayed = now > message.visible_at, now < message.delayed_until
+            visible += is_visible and not is_delayed
+            in_flight += not is_visible
+            delayed += is_delayed
+        return {"ApproximateNumberOfMessages": visible, "ApproximateNumberOfMessagesNotVisible": in_flight,
+                "ApproximateNumberOfMessagesDelayed": delayed}
+
+    def build(self: Any) -> dict[str, Any]:
+        counted = None if getattr(sending, "depth", 0) else counts(self)
+        names = list(self.BASE_ATTRIBUTES) + (self.FIFO_ATTRIBUTES if self.fifo_queue else [])
         names += self.KMS_ATTRIBUTES if self.kms_master_key_id else []
-        result = {a: getattr(self, camelcase_to_underscores(a)) for a in names}
+        result = {}
+        for a in names:  # moto's property, its counts counted once (or left out while sending)
+            if a in _QUEUE_COUNTS:
+                if counted is not None:
+                    result[a] = counted[a]
+            else:
+                result[a] = getattr(self, camelcase_to_underscores(a))
         if self.policy:
             result["Policy"] = self.policy
         if self.redrive_policy:
             result["RedrivePolicy"] = json.dumps(self.redrive_policy)
         return {k: str(v).lower() if isinstance(v, bool) else v for k, v in result.items()}
+
+    def attributes(self: Any) -> dict[str, Any]:
+        built = getattr(sending, "built", None)
+        if built is None:
+            return build(self)
+        if id(self) not in built:
+            built[id(self)] = build(self)
+        return built[id(self)]
 
     def without_counts(call: Any) -> Any:
         def cheaper(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -328,9 +353,35 @@ def _cheaper_moto_sends(setattr_: Any) -> None:
         cheaper._cheaper = True  # type: ignore[attr-defined]
         return cheaper
 
+    def built_once(call: Any) -> Any:
+        def cheaper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            sending.built = {}
+            try:
+                return call(self, *args, **kwargs)
+            finally:
+                sending.built = None
+
+        return cheaper
+
     setattr_(Queue, "attributes", property(attributes))
     setattr_(SQSBackend, "send_message", without_counts(SQSBackend.send_message))
     setattr_(SQSBackend, "receive_message", without_counts(SQSBackend.receive_message))
+    setattr_(SQSBackend, "get_queue_attributes", built_once(SQSBackend.get_queue_attributes))
+
+
+def _cached_event_paths(setattr_: Any) -> None:
+    """moto's EventBridge shapes every event for every target through eight JSONPath expressions,
+    each parsed anew - by a parser it builds anew (ply's yacc) - at every PutEvents: ~1/8 of a busy
+    local stack's moto time. The expressions are the same few strings: parse each once."""
+    import functools
+
+    from jsonpath_ng import ext
+
+    if getattr(ext.parse, "_cached", False):
+        return
+    cached = functools.lru_cache(maxsize=256)(ext.parse)
+    cached._cached = True  # type: ignore[attr-defined]
+    setattr_(ext, "parse", cached)
 
 
 # services whose model objects are made by the thousand (an item per write, a record per message):

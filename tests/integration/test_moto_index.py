@@ -252,3 +252,67 @@ def test_a_cancelled_transaction_leaves_the_table_and_its_indexes_as_they_were(t
     table.transact_write_items(TransactItems=[
         {"Delete": {"TableName": TABLE, "Key": {"PK": {"S": "P2"}, "SK": {"S": "deleted"}}}}])
     assert [i["SK"]["S"] for i in _everything(table)[0]] == ["kept", "moved"]
+
+
+def test_a_depth_reading_counts_the_queue_once_and_says_what_moto_says(monkeypatch):
+    """A depth reading (three counts) made moto build the queue's attribute set nine times - 27 passes
+    over every message; the local stack makes one, and answers as moto does for visible, in-flight
+    and delayed messages."""
+    from moto.sqs.models import Queue
+
+    mototo_attributes = Queue.attributes  # moto's own property, before the local stack's
+    with mock_aws():
+        faster_moto(monkeypatch.setattr)
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="depth")["QueueUrl"]
+        for i in range(0, 50, 10):
+            sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": f"m{i + n}"} for n in range(10)])
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": "later", "DelaySeconds": 300}
+                                                      for n in range(4)])
+        sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=7, VisibilityTimeout=300)
+
+        from moto.sqs.models import sqs_backends
+        queue = sqs_backends["123456789012"]["us-east-1"].queues["depth"]
+
+        class CountedPasses(list):
+            passes = 0
+
+            def __iter__(self):
+                CountedPasses.passes += 1
+                return super().__iter__()
+
+        queue._messages = CountedPasses(queue._messages)
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                 "ApproximateNumberOfMessagesDelayed"]
+        depth = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+        assert CountedPasses.passes == 1
+        assert depth == {"ApproximateNumberOfMessages": "43", "ApproximateNumberOfMessagesNotVisible": "7",
+                         "ApproximateNumberOfMessagesDelayed": "4"}
+        assert queue.attributes == mototo_attributes.fget(queue)
+        assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]["QueueArn"].endswith(":depth")
+
+
+def test_eventbridge_parses_its_event_paths_once_and_still_delivers_every_event(monkeypatch):
+    """moto shaped every event through eight JSONPath expressions, parsed anew each time; the local
+    stack parses each once. The events reach the queue whole."""
+    import json
+
+    from jsonpath_ng import ext
+
+    with mock_aws():
+        faster_moto(monkeypatch.setattr)
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        events = boto3.client("events", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="events")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name="cases", EventPattern=json.dumps({"source": ["complaints"]}))
+        events.put_targets(Rule="cases", Targets=[{"Id": "q", "Arn": arn}])
+        ext.parse.cache_clear()
+        for n in range(5):
+            events.put_events(Entries=[{"Source": "complaints", "DetailType": "CaseOpened",
+                                        "Detail": json.dumps({"case": f"C-{n}", "title": "冷冻饺子"})}])
+        assert ext.parse.cache_info().misses == 8  # the eight paths, parsed at the first event only
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+        bodies = sorted((json.loads(m["Body"]) for m in got), key=lambda b: b["detail"]["case"])
+        assert [(b["detail-type"], b["detail"]["case"], b["detail"]["title"]) for b in bodies] == [
+            ("CaseOpened", f"C-{n}", "冷冻饺子") for n in range(5)]
