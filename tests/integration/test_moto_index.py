@@ -90,6 +90,15 @@ def _queries(rng: random.Random) -> list[dict]:
     return [
         {"KeyConditionExpression": "PK = :p", "ExpressionAttributeValues": {":p": {"S": rng.choice(PARTITIONS + ["P9"])}},
          "ScanIndexForward": forward, **limit},
+        {"KeyConditionExpression": "PK = :p AND SK <= :k",
+         "ExpressionAttributeValues": {":p": {"S": rng.choice(PARTITIONS)}, ":k": {"S": f"S{rng.randrange(8)}"}},
+         "ScanIndexForward": forward, **limit},
+        {"KeyConditionExpression": "PK = :p AND begins_with(SK, :k)",
+         "ExpressionAttributeValues": {":p": {"S": rng.choice(PARTITIONS)}, ":k": {"S": rng.choice(["S", "S1", "a"])}}},
+        {"IndexName": "ByStatus", "KeyConditionExpression": "#s = :s AND #a BETWEEN :a AND :b",
+         "ExpressionAttributeNames": {"#s": "status", "#a": "at"}, "ScanIndexForward": forward,
+         "ExpressionAttributeValues": {":s": {"S": rng.choice(STATUSES)}, ":a": {"S": "2026-12-02"},
+                                       ":b": {"S": "2026-12-06"}}, **limit},
         {"IndexName": "ByStatus", "KeyConditionExpression": "#s = :s", "ExpressionAttributeNames": {"#s": "status"},
          "ExpressionAttributeValues": {":s": {"S": rng.choice(STATUSES)}}, "ScanIndexForward": forward, **limit},
         {"IndexName": "ByStatus", "KeyConditionExpression": "#s = :s AND #a >= :a",
@@ -316,3 +325,29 @@ def test_eventbridge_parses_its_event_paths_once_and_still_delivers_every_event(
         bodies = sorted((json.loads(m["Body"]) for m in got), key=lambda b: b["detail"]["case"])
         assert [(b["detail-type"], b["detail"]["case"], b["detail"]["title"]) for b in bodies] == [
             ("CaseOpened", f"C-{n}", "冷冻饺子") for n in range(5)]
+
+
+def test_a_range_query_on_a_long_index_key_looks_at_the_matching_items_only(table, monkeypatch):
+    """The sweep asks a shard of thousands of clocks for the few that are due: moto worked out the
+    size of every candidate before testing its range key. Now only the matching ones are sized - and
+    the page and its LastEvaluatedKey are moto's, also when exactly Limit items match."""
+    from moto.dynamodb.models.dynamo_type import Item
+
+    for n in range(300):
+        table.put_item(TableName=TABLE, Item={"PK": {"S": f"C{n:03}"}, "SK": {"S": "case"}, "status": {"S": "open"},
+                                              "at": {"S": "2026-12-01" if n % 100 == 0 else "2027-01-01"}})
+    sized = []
+    size = Item.size
+    monkeypatch.setattr(Item, "size", lambda self: sized.append(1) or size(self))
+    due = {"IndexName": "ByStatus", "KeyConditionExpression": "#s = :s AND #a <= :now",
+           "ExpressionAttributeNames": {"#s": "status", "#a": "at"},
+           "ExpressionAttributeValues": {":s": {"S": "open"}, ":now": {"S": "2026-12-05"}}}
+    items, count, last = _answer(table, {**due, "Limit": 200})
+    assert ([i["PK"]["S"] for i in items], count, last) == (["C000", "C100", "C200"], 3, None)
+    assert len(sized) <= 2 * 3
+    for limit in (2, 3):  # fewer than match, exactly as many: the same page as moto's walk
+        fast = _answer(table, {**due, "Limit": limit})
+        monkeypatch.setattr(moto_index, "ENABLED", False)
+        assert _answer(table, {**due, "Limit": limit}) == fast
+        monkeypatch.setattr(moto_index, "ENABLED", True)
+    assert fast[2] is not None  # exactly Limit matched and more candidates follow: moto's LastEvaluatedKey
