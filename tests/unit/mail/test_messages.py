@@ -322,6 +322,22 @@ def test_null_return_path_and_postmaster_are_bounces():
     check(text_mail("Delivery failed", sender="<>"), "ignore", "bounce")
 
 
+@pytest.mark.parametrize("subject", ["mail delivery failed to com", "Mail delivery failed: my order",
+                                     "邮件投递失败，快递三天没到", "Undeliverable: refund never arrived"])
+def test_a_person_whose_subject_reads_like_a_bounce_is_heard(subject):
+    """A complaint about a failed delivery (of a parcel or of an email) is a complaint: found in a
+    10,000-complaint load test, where a real helpdesk text titled "mail delivery failed" was dropped."""
+    check(text_mail("My parcel was never delivered and the email you sent bounced.", subject=subject),
+          "new", "new_complaint")
+
+
+@pytest.mark.parametrize("sender", ["Microsoft Outlook <MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@corp.example.cn>",
+                                    "Mail Delivery System <mail-delivery@relay.example.cn>"])
+def test_a_plain_text_bounce_from_a_mail_system_is_a_bounce(sender):
+    check(text_mail("Your message could not be delivered.", subject="Undeliverable: Broken kettle", sender=sender),
+          "ignore", "bounce")
+
+
 def test_top_level_delivery_status_is_a_bounce():
     message = raw(base_headers("Delivery report") + [("Content-Type", "message/delivery-status")],
                   b"Reporting-MTA: dns; mx.example.cn\r\n\r\n"
