@@ -149,6 +149,7 @@ def per_record(handler: Any) -> Any:
             return handler(record)
         finally:
             log.thread_safe_remove_keys(["complaint_id"])
+            log.remove_keys(["complaint_id"])  # a step may have appended it for the container: not the next record's
             if before:
                 log.thread_safe_append_keys(correlation_id=before)
 

@@ -264,3 +264,15 @@ def test_a_redelivery_after_the_intake_died_records_what_the_first_delivery_deci
     record = mailbox().message_record(key)
     assert (record["outcome"], record["reason"], record["complaint_id"]) == ("new", "new_complaint",
                                                                             case["complaint_id"])
+
+
+def test_each_mail_of_a_batch_logs_under_its_own_case_number(client, aws, app_logs):
+    """A batch of a new complaint then an auto-reply: the auto-reply's log lines named the complaint
+    of the record before it (found in a 10,000-complaint load test's logs) - an investigation would
+    look at the wrong case."""
+    bodies = store(aws, mail(subject="Broken kettle")) + store(aws, mail(subject="Out of office"))
+    assert client.lambda_.invoke("take_in_email", sqs_event(bodies)).payload == {"batchItemFailures": []}
+    lines = [json.loads(line) for line in app_logs.getvalue().splitlines() if line.startswith("{")]
+    opened = next(line["complaint_id"] for line in lines if line.get("message") == "complaint received")
+    ignored = [line for line in lines if line.get("message") == "email decided" and line.get("outcome") == "ignore"]
+    assert len(ignored) == 1 and "complaint_id" not in ignored[0], (opened, ignored)
