@@ -186,6 +186,14 @@ def test_an_overwritten_item_is_freed(monkeypatch):
         assert db.get_item(TableName=TABLE, Key={"PK": {"S": "P"}, "SK": {"S": "S"}})["Item"]["v"] == {"N": "3"}
 
 
+def _queue_of(sqs, name: str, messages: int) -> str:
+    """A new queue holding ``messages`` messages (sent ten at a time); its URL."""
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    for i in range(0, messages, 10):
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": f"m{i + n}"} for n in range(10)])
+    return url
+
+
 def test_sending_to_and_receiving_from_a_long_queue_does_not_count_it_yet_counts_stay_right(monkeypatch):
     """moto's SendMessage counted the whole queue (three passes over every message) to read one
     attribute, and ReceiveMessage did so for every message it looked at: a backlog made every call
@@ -195,9 +203,7 @@ def test_sending_to_and_receiving_from_a_long_queue_does_not_count_it_yet_counts
     with mock_aws():
         faster_moto(monkeypatch.setattr)
         sqs = boto3.client("sqs", region_name="us-east-1")
-        url = sqs.create_queue(QueueName="backlog")["QueueUrl"]
-        for i in range(0, 300, 10):
-            sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": f"m{i + n}"} for n in range(10)])
+        url = _queue_of(sqs, "backlog", 300)
         checks = []
         visible = Message.visible
         monkeypatch.setattr(Message, "visible", property(lambda m: checks.append(1) or visible.fget(m)))
@@ -269,13 +275,11 @@ def test_a_depth_reading_counts_the_queue_once_and_says_what_moto_says(monkeypat
     and delayed messages."""
     from moto.sqs.models import Queue
 
-    mototo_attributes = Queue.attributes  # moto's own property, before the local stack's
+    motos_attributes = Queue.attributes  # moto's own property, before the local stack's
     with mock_aws():
         faster_moto(monkeypatch.setattr)
         sqs = boto3.client("sqs", region_name="us-east-1")
-        url = sqs.create_queue(QueueName="depth")["QueueUrl"]
-        for i in range(0, 50, 10):
-            sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": f"m{i + n}"} for n in range(10)])
+        url = _queue_of(sqs, "depth", 50)
         sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": "later", "DelaySeconds": 300}
                                                       for n in range(4)])
         sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=7, VisibilityTimeout=300)
@@ -297,7 +301,7 @@ def test_a_depth_reading_counts_the_queue_once_and_says_what_moto_says(monkeypat
         assert CountedPasses.passes == 1
         assert depth == {"ApproximateNumberOfMessages": "43", "ApproximateNumberOfMessagesNotVisible": "7",
                          "ApproximateNumberOfMessagesDelayed": "4"}
-        assert queue.attributes == mototo_attributes.fget(queue)
+        assert queue.attributes == motos_attributes.fget(queue)
         assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]["QueueArn"].endswith(":depth")
 
 
